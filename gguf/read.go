@@ -1,0 +1,689 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+)
+
+const (
+	// Magic is the first four bytes of every GGUF file.
+	Magic = "GGUF"
+	// DefaultAlignment is the data alignment when general.alignment is absent.
+	DefaultAlignment = 32
+	// MaxDims is GGML_MAX_DIMS.
+	MaxDims = 4
+	// MaxNameLen is the longest tensor name llama.cpp accepts (GGML_MAX_NAME-1).
+	MaxNameLen = 63
+	// headerSize is magic + version + tensor count + kv count.
+	headerSize = 4 + 4 + 8 + 8
+	// minKVSize is the smallest encoded key/value: an empty key, a type and a
+	// one-byte value.
+	minKVSize = 8 + 4 + 1
+	// minTensorInfoSize is the smallest encoded tensor info: an empty name,
+	// n_dims 0, type and offset.
+	minTensorInfoSize = 8 + 4 + 4 + 8
+)
+
+// KV is one metadata key/value pair. Value holds a Go value of the GGUF type:
+// uint8, int8, uint16, int16, uint32, int32, float32, bool, string, uint64,
+// int64 or float64; an array is a typed slice of one of those ([]uint8,
+// []int32, []float32, []string, …). Nested arrays are not allowed (llama.cpp
+// rejects them).
+type KV struct {
+	Key   string
+	Value any
+}
+
+// TensorInfo describes one tensor. Offset is the absolute file offset of its
+// data and Size its length in bytes, so [Offset, Offset+Size) is the range a
+// mapping of the file holds it in.
+type TensorInfo struct {
+	Name string
+	Dims []uint64 // ne[0] (the row length) first, as ggml orders them
+	Type Type
+	// Offset is the absolute file offset of the tensor's data.
+	Offset uint64
+	// Size is the number of bytes of the tensor's data.
+	Size uint64
+}
+
+// Elements returns the number of elements of the tensor.
+func (t TensorInfo) Elements() uint64 {
+	n := uint64(1)
+	for _, d := range t.Dims {
+		n *= d
+	}
+	return n
+}
+
+// Range returns the tensor's absolute byte range.
+func (t TensorInfo) Range() Range { return Range{Off: t.Offset, Len: t.Size} }
+
+// Range is an absolute byte range of a file.
+type Range struct{ Off, Len uint64 }
+
+// End returns the offset one past the range.
+func (r Range) End() uint64 { return r.Off + r.Len }
+
+// File is a parsed and validated GGUF file: its metadata and the location of
+// every tensor. It holds no file handle and no tensor data. A File is
+// immutable after Read returns and is safe for concurrent use.
+type File struct {
+	Path       string // set by Open
+	Version    uint32
+	Alignment  uint64
+	DataOffset uint64 // absolute offset of the tensor data section
+	FileSize   int64
+	KV         []KV
+	Tensors    []TensorInfo
+
+	kvIndex     map[string]int
+	tensorIndex map[string]int
+}
+
+// Open reads and validates the GGUF file at path. The file is closed before
+// Open returns.
+func Open(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	f, err := Read(fh, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.Path = path
+	return f, nil
+}
+
+// Read reads and validates a GGUF file of size bytes from r. It checks what
+// llama.cpp's gguf_init_from_file checks (magic, version, value types, no
+// duplicate keys or tensor names, alignment, tensor dimensions and types,
+// tensor data laid out in order at aligned offsets) and in addition that all
+// tensor data lies inside the file. No count or length read from the file is
+// trusted for an allocation before it is checked against the bytes left.
+func Read(r io.ReaderAt, size int64) (*File, error) {
+	c := &cursor{r: r, size: size}
+	f := &File{FileSize: size, Alignment: DefaultAlignment}
+
+	magic, err := c.bytes("magic", 4)
+	if err != nil {
+		return nil, err
+	}
+	if string(magic) != Magic {
+		return nil, c.errAt("magic", 0, ErrBadMagic, fmt.Sprintf("got %q, want %q", magic, Magic))
+	}
+	off := c.off
+	if f.Version, err = c.u32("version"); err != nil {
+		return nil, err
+	}
+	if f.Version != 2 && f.Version != 3 {
+		return nil, c.errAt("version", off, ErrVersion, fmt.Sprintf("got %d, want 2 or 3", f.Version))
+	}
+	off = c.off
+	nTensors, err := c.u64("tensor_count")
+	if err != nil {
+		return nil, err
+	}
+	offKV := c.off
+	nKV, err := c.u64("kv_count")
+	if err != nil {
+		return nil, err
+	}
+	// Each count must fit the rest of the file at the smallest encoding, so a
+	// hostile count cannot make us allocate.
+	rest := uint64(size - c.off)
+	if nKV > rest/minKVSize {
+		return nil, c.errAt("kv_count", offKV, ErrTooLarge, fmt.Sprintf("%d key/values cannot fit in %d bytes", nKV, rest))
+	}
+	if nTensors > rest/minTensorInfoSize {
+		return nil, c.errAt("tensor_count", off, ErrTooLarge, fmt.Sprintf("%d tensor infos cannot fit in %d bytes", nTensors, rest))
+	}
+
+	f.KV = make([]KV, 0, nKV)
+	f.kvIndex = make(map[string]int, nKV)
+	for i := uint64(0); i < nKV; i++ {
+		kvOff := c.off
+		key, err := c.str(fmt.Sprintf("kv[%d].key", i))
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := f.kvIndex[key]; dup {
+			return nil, c.errAt(fmt.Sprintf("kv[%d].key", i), kvOff, ErrDuplicate, fmt.Sprintf("key %q repeats", key))
+		}
+		field := fmt.Sprintf("kv[%q]", key)
+		v, err := c.value(field)
+		if err != nil {
+			return nil, err
+		}
+		if key == "general.alignment" {
+			a, ok := v.(uint32)
+			if !ok || a == 0 || a&(a-1) != 0 {
+				return nil, c.errAt(field, kvOff, ErrAlignment, fmt.Sprintf("got %T %v, want a uint32 power of two", v, v))
+			}
+			f.Alignment = uint64(a)
+		}
+		f.kvIndex[key] = len(f.KV)
+		f.KV = append(f.KV, KV{Key: key, Value: v})
+	}
+
+	f.Tensors = make([]TensorInfo, 0, nTensors)
+	f.tensorIndex = make(map[string]int, nTensors)
+	infoOffs := make([]int64, 0, nTensors)
+	for i := uint64(0); i < nTensors; i++ {
+		infoOff := c.off
+		ti, err := c.tensorInfo(i)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := f.tensorIndex[ti.Name]; dup {
+			return nil, c.errAt(fmt.Sprintf("tensor_info[%d].name", i), infoOff, ErrDuplicate, fmt.Sprintf("tensor %q repeats", ti.Name))
+		}
+		f.tensorIndex[ti.Name] = len(f.Tensors)
+		f.Tensors = append(f.Tensors, ti)
+		infoOffs = append(infoOffs, infoOff)
+	}
+
+	f.DataOffset = alignUp(uint64(c.off), f.Alignment)
+	if len(f.Tensors) > 0 && f.DataOffset > uint64(size) {
+		return nil, c.errAt("data section", c.off, ErrTruncated, fmt.Sprintf("data starts at %d, file is %d bytes", f.DataOffset, size))
+	}
+	// llama.cpp requires each tensor's offset to equal the aligned running
+	// size of the ones before it.
+	var want uint64
+	for i := range f.Tensors {
+		t := &f.Tensors[i]
+		rel := t.Offset // relative while reading
+		field := fmt.Sprintf("tensor_info[%d].offset", i)
+		if rel != want {
+			return nil, c.errAt(field, infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q at data offset %d, want %d", t.Name, rel, want))
+		}
+		abs := f.DataOffset + rel
+		if abs < f.DataOffset || t.Size > uint64(size) || abs > uint64(size)-t.Size {
+			return nil, c.errAt(field, infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q data [%d, %d+%d) extends past the end of the file (%d bytes)", t.Name, abs, abs, t.Size, size))
+		}
+		t.Offset = abs
+		want = rel + alignUp(t.Size, f.Alignment)
+	}
+	return f, nil
+}
+
+func alignUp(n, a uint64) uint64 {
+	if r := n % a; r != 0 {
+		return n + a - r
+	}
+	return n
+}
+
+// Tensor returns the tensor named name.
+func (f *File) Tensor(name string) (TensorInfo, bool) {
+	i, ok := f.tensorIndex[name]
+	if !ok {
+		return TensorInfo{}, false
+	}
+	return f.Tensors[i], true
+}
+
+// Value returns the value of key.
+func (f *File) Value(key string) (any, bool) {
+	i, ok := f.kvIndex[key]
+	if !ok {
+		return nil, false
+	}
+	return f.KV[i].Value, true
+}
+
+// Uint returns key's value if it is a non-negative integer of any width.
+func (f *File) Uint(key string) (uint64, bool) {
+	v, ok := f.Value(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case uint8:
+		return uint64(x), true
+	case uint16:
+		return uint64(x), true
+	case uint32:
+		return uint64(x), true
+	case uint64:
+		return x, true
+	case int8:
+		return uint64(x), x >= 0
+	case int16:
+		return uint64(x), x >= 0
+	case int32:
+		return uint64(x), x >= 0
+	case int64:
+		return uint64(x), x >= 0
+	}
+	return 0, false
+}
+
+// Float returns key's value if it is a float32 or float64.
+func (f *File) Float(key string) (float64, bool) {
+	v, ok := f.Value(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case float32:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+// String returns key's value if it is a string.
+func (f *File) String(key string) (string, bool) {
+	v, ok := f.Value(key)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+// Architecture returns general.architecture, or "" if absent.
+func (f *File) Architecture() string {
+	s, _ := f.String("general.architecture")
+	return s
+}
+
+// archUint returns <arch>.<suffix> as an int, 0 if absent.
+func (f *File) archUint(suffix string) int {
+	v, ok := f.Uint(f.Architecture() + "." + suffix)
+	if !ok || v > math.MaxInt32 {
+		return 0
+	}
+	return int(v)
+}
+
+// ExpertCount returns <arch>.expert_count, 0 for a dense model.
+func (f *File) ExpertCount() int { return f.archUint("expert_count") }
+
+// ExpertUsedCount returns <arch>.expert_used_count, 0 for a dense model.
+func (f *File) ExpertUsedCount() int { return f.archUint("expert_used_count") }
+
+// BlockCount returns <arch>.block_count (the number of layers).
+func (f *File) BlockCount() int { return f.archUint("block_count") }
+
+// ParamCount returns the total number of tensor elements.
+func (f *File) ParamCount() uint64 {
+	var n uint64
+	for _, t := range f.Tensors {
+		n += t.Elements()
+	}
+	return n
+}
+
+// ExpertTensorNames lists, in order, the stacked expert tensors of a layer
+// whose slices make up one expert.
+var ExpertTensorNames = []string{"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}
+
+// ExpertRanges returns the byte ranges that hold expert expert of layer
+// layer: its slice of each of blk.<layer>.ffn_{gate,up,down}_exps.weight that
+// exists. A stacked tensor with ne[2] = n_expert stores expert e as the
+// contiguous e-th 1/n_expert of its data.
+func (f *File) ExpertRanges(layer, expert int) ([]Range, error) {
+	n := f.ExpertCount()
+	if n == 0 {
+		return nil, ErrNotMoE
+	}
+	if layer < 0 || layer >= f.BlockCount() {
+		return nil, fmt.Errorf("%w: layer %d, model has %d", ErrRange, layer, f.BlockCount())
+	}
+	if expert < 0 || expert >= n {
+		return nil, fmt.Errorf("%w: expert %d, model has %d", ErrRange, expert, n)
+	}
+	var out []Range
+	for _, base := range ExpertTensorNames {
+		name := fmt.Sprintf("blk.%d.%s.weight", layer, base)
+		t, ok := f.Tensor(name)
+		if !ok {
+			continue
+		}
+		if len(t.Dims) != 3 || t.Dims[2] != uint64(n) || t.Size%uint64(n) != 0 {
+			return nil, fmt.Errorf("%w: tensor %q has dims %v, want 3 dims with ne[2] = %d experts", ErrTensor, name, t.Dims, n)
+		}
+		per := t.Size / uint64(n)
+		out = append(out, Range{Off: t.Offset + uint64(expert)*per, Len: per})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no blk.%d.ffn_*_exps.weight tensors", ErrNotFound, layer)
+	}
+	return out, nil
+}
+
+// cursor reads little-endian fields from an io.ReaderAt through a window
+// buffer, checking every read against the file size.
+type cursor struct {
+	r    io.ReaderAt
+	size int64
+	off  int64 // next byte to read
+
+	buf    []byte
+	bufOff int64 // file offset of buf[0]
+}
+
+const windowSize = 64 << 10
+
+func (c *cursor) errAt(field string, off int64, err error, detail string) error {
+	return &FormatError{Field: field, Offset: off, Err: err, Detail: detail}
+}
+
+// bytes returns the next n bytes; the slice is valid until the next read.
+func (c *cursor) bytes(field string, n int64) ([]byte, error) {
+	if n < 0 || n > c.size-c.off {
+		return nil, c.errAt(field, c.off, ErrTruncated, fmt.Sprintf("need %d bytes, %d left", n, max(c.size-c.off, 0)))
+	}
+	if c.off >= c.bufOff && c.off+n <= c.bufOff+int64(len(c.buf)) {
+		b := c.buf[c.off-c.bufOff : c.off-c.bufOff+n]
+		c.off += n
+		return b, nil
+	}
+	want := max(n, windowSize)
+	want = min(want, c.size-c.off)
+	if int64(cap(c.buf)) < want {
+		c.buf = make([]byte, want)
+	}
+	c.buf = c.buf[:want]
+	m, err := c.r.ReadAt(c.buf, c.off)
+	if int64(m) < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = ErrTruncated
+		}
+		c.buf = c.buf[:0]
+		return nil, c.errAt(field, c.off, ErrTruncated, fmt.Sprintf("read: %v", err))
+	}
+	c.buf = c.buf[:m]
+	c.bufOff = c.off
+	c.off += n
+	return c.buf[:n], nil
+}
+
+func (c *cursor) u32(field string) (uint32, error) {
+	b, err := c.bytes(field, 4)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(b), nil
+}
+
+func (c *cursor) u64(field string) (uint64, error) {
+	b, err := c.bytes(field, 8)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b), nil
+}
+
+func (c *cursor) str(field string) (string, error) {
+	off := c.off
+	n, err := c.u64(field + ".len")
+	if err != nil {
+		return "", err
+	}
+	if n > uint64(c.size-c.off) {
+		return "", c.errAt(field, off, ErrTooLarge, fmt.Sprintf("string length %d, %d bytes left", n, c.size-c.off))
+	}
+	b, err := c.bytes(field, int64(n))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func (c *cursor) value(field string) (any, error) {
+	off := c.off
+	t, err := c.u32(field + ".type")
+	if err != nil {
+		return nil, err
+	}
+	vt := ValueType(t)
+	if vt == ValueArray {
+		return c.array(field)
+	}
+	if vt != ValueString && vt.fixedSize() == 0 {
+		return nil, c.errAt(field+".type", off, ErrValueType, fmt.Sprintf("type %d", t))
+	}
+	return c.scalar(field, vt)
+}
+
+func (c *cursor) scalar(field string, vt ValueType) (any, error) {
+	if vt == ValueString {
+		return c.str(field)
+	}
+	b, err := c.bytes(field, vt.fixedSize())
+	if err != nil {
+		return nil, err
+	}
+	return decodeScalar(vt, b), nil
+}
+
+func decodeScalar(vt ValueType, b []byte) any {
+	le := binary.LittleEndian
+	switch vt {
+	case ValueUint8:
+		return b[0]
+	case ValueInt8:
+		return int8(b[0])
+	case ValueBool:
+		return b[0] != 0
+	case ValueUint16:
+		return le.Uint16(b)
+	case ValueInt16:
+		return int16(le.Uint16(b))
+	case ValueUint32:
+		return le.Uint32(b)
+	case ValueInt32:
+		return int32(le.Uint32(b))
+	case ValueFloat32:
+		return math.Float32frombits(le.Uint32(b))
+	case ValueUint64:
+		return le.Uint64(b)
+	case ValueInt64:
+		return int64(le.Uint64(b))
+	case ValueFloat64:
+		return math.Float64frombits(le.Uint64(b))
+	}
+	panic("unreachable")
+}
+
+func (c *cursor) array(field string) (any, error) {
+	off := c.off
+	t, err := c.u32(field + ".elem_type")
+	if err != nil {
+		return nil, err
+	}
+	vt := ValueType(t)
+	if vt != ValueString && vt.fixedSize() == 0 {
+		return nil, c.errAt(field+".elem_type", off, ErrValueType, fmt.Sprintf("array element type %v", vt))
+	}
+	lenOff := c.off
+	n, err := c.u64(field + ".len")
+	if err != nil {
+		return nil, err
+	}
+	elem := vt.fixedSize()
+	if vt == ValueString {
+		elem = 8
+	}
+	if left := uint64(c.size - c.off); n > left/uint64(elem) {
+		return nil, c.errAt(field+".len", lenOff, ErrTooLarge, fmt.Sprintf("%d elements of %v cannot fit in %d bytes", n, vt, left))
+	}
+	if vt == ValueString {
+		out := make([]string, n)
+		for i := range out {
+			if out[i], err = c.str(fmt.Sprintf("%s[%d]", field, i)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	b, err := c.bytes(field, int64(n)*elem)
+	if err != nil {
+		return nil, err
+	}
+	return decodeArray(vt, b, int(n)), nil
+}
+
+func decodeArray(vt ValueType, b []byte, n int) any {
+	le := binary.LittleEndian
+	switch vt {
+	case ValueUint8:
+		return append([]uint8(nil), b...)
+	case ValueInt8:
+		out := make([]int8, n)
+		for i := range out {
+			out[i] = int8(b[i])
+		}
+		return out
+	case ValueBool:
+		out := make([]bool, n)
+		for i := range out {
+			out[i] = b[i] != 0
+		}
+		return out
+	case ValueUint16:
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = le.Uint16(b[2*i:])
+		}
+		return out
+	case ValueInt16:
+		out := make([]int16, n)
+		for i := range out {
+			out[i] = int16(le.Uint16(b[2*i:]))
+		}
+		return out
+	case ValueUint32:
+		out := make([]uint32, n)
+		for i := range out {
+			out[i] = le.Uint32(b[4*i:])
+		}
+		return out
+	case ValueInt32:
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(le.Uint32(b[4*i:]))
+		}
+		return out
+	case ValueFloat32:
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
+		}
+		return out
+	case ValueUint64:
+		out := make([]uint64, n)
+		for i := range out {
+			out[i] = le.Uint64(b[8*i:])
+		}
+		return out
+	case ValueInt64:
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = int64(le.Uint64(b[8*i:]))
+		}
+		return out
+	case ValueFloat64:
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
+		}
+		return out
+	}
+	panic("unreachable")
+}
+
+func (c *cursor) tensorInfo(i uint64) (TensorInfo, error) {
+	var ti TensorInfo
+	field := fmt.Sprintf("tensor_info[%d]", i)
+	nameOff := c.off
+	name, err := c.str(field + ".name")
+	if err != nil {
+		return ti, err
+	}
+	if len(name) > MaxNameLen {
+		return ti, c.errAt(field+".name", nameOff, ErrTensor, fmt.Sprintf("name of %d bytes, at most %d allowed", len(name), MaxNameLen))
+	}
+	ti.Name = name
+	field = fmt.Sprintf("tensor_info[%d %q]", i, name)
+	off := c.off
+	nd, err := c.u32(field + ".n_dims")
+	if err != nil {
+		return ti, err
+	}
+	if nd > MaxDims {
+		return ti, c.errAt(field+".n_dims", off, ErrTensor, fmt.Sprintf("%d dimensions, at most %d", nd, MaxDims))
+	}
+	dimsOff := c.off
+	ti.Dims = make([]uint64, nd)
+	elems := uint64(1)
+	for j := range ti.Dims {
+		d, err := c.u64(fmt.Sprintf("%s.dims[%d]", field, j))
+		if err != nil {
+			return ti, err
+		}
+		if d > math.MaxInt64 {
+			return ti, c.errAt(fmt.Sprintf("%s.dims[%d]", field, j), c.off-8, ErrTensor, fmt.Sprintf("dimension %d is negative as int64", d))
+		}
+		ti.Dims[j] = d
+		if d != 0 && elems > math.MaxInt64/d {
+			return ti, c.errAt(field+".dims", dimsOff, ErrTensor, fmt.Sprintf("element count of %v overflows int64", ti.Dims))
+		}
+		elems *= d
+	}
+	off = c.off
+	t, err := c.u32(field + ".type")
+	if err != nil {
+		return ti, err
+	}
+	ti.Type = Type(t)
+	if !ti.Type.Valid() {
+		return ti, c.errAt(field+".type", off, ErrTensor, fmt.Sprintf("unknown ggml type %d", t))
+	}
+	ne0 := uint64(1)
+	if nd > 0 {
+		ne0 = ti.Dims[0]
+	}
+	row, ok := ti.Type.RowBytes(ne0)
+	if !ok {
+		return ti, c.errAt(field+".dims[0]", dimsOff, ErrTensor, fmt.Sprintf("row of %d elements is not a multiple of the %v block size %d", ne0, ti.Type, ti.Type.BlockSize()))
+	}
+	rows := uint64(1)
+	if ne0 != 0 {
+		rows = elems / ne0
+	} else {
+		rows = 0
+	}
+	if rows != 0 && row > math.MaxInt64/rows {
+		return ti, c.errAt(field+".dims", dimsOff, ErrTensor, "byte size overflows int64")
+	}
+	ti.Size = row * rows
+	if ti.Offset, err = c.u64(field + ".offset"); err != nil {
+		return ti, err
+	}
+	return ti, nil
+}
+
+// String returns a one-line description of the tensor.
+func (t TensorInfo) String() string {
+	dims := make([]string, len(t.Dims))
+	for i, d := range t.Dims {
+		dims[i] = fmt.Sprint(d)
+	}
+	return fmt.Sprintf("%s %s [%s] @%d+%d", t.Name, t.Type, strings.Join(dims, " "), t.Offset, t.Size)
+}
