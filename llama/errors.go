@@ -1,0 +1,82 @@
+package llama
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors that callers branch on. C failures are reported as
+// *Error, which wraps one of these where the code has a known meaning.
+var (
+	// ErrKVCacheFull is returned when Decode finds no free slot in the KV
+	// cache for the batch (llama_decode returned 1). Shrink the batch,
+	// remove sequences or use a larger context.
+	ErrKVCacheFull = errors.New("llama: no KV cache slot for the batch")
+
+	// ErrAborted is returned when a decode was stopped through
+	// Context.Interrupt or a cancelled context.Context (llama_decode
+	// returned 2).
+	ErrAborted = errors.New("llama: decode aborted")
+
+	// ErrLoadCancelled is returned when a model load was stopped by the
+	// progress callback or by the context passed to LoadModelContext.
+	ErrLoadCancelled = errors.New("llama: model load cancelled")
+
+	// ErrClosed is returned when a method is called on a Model, Context,
+	// Sampler or Adapter that was already closed.
+	ErrClosed = errors.New("llama: use of closed object")
+
+	// ErrInvalidBatch is returned when a batch is empty, holds more tokens
+	// than it was created for, or names a sequence out of range.
+	ErrInvalidBatch = errors.New("llama: invalid batch")
+
+	// ErrTokenOutOfRange is returned when a token id is not in the
+	// model's vocabulary.
+	ErrTokenOutOfRange = errors.New("llama: token id out of range")
+
+	// ErrNoLogits is returned when logits are requested for a batch
+	// position that was not marked for output.
+	ErrNoLogits = errors.New("llama: no logits for that position")
+
+	// ErrUnknownBufferType is returned when a tensor override names a
+	// buffer type that no registered backend device provides.
+	ErrUnknownBufferType = errors.New("llama: unknown buffer type")
+
+	// ErrAdapterNotSet is returned when Context.RemoveAdapter is called for
+	// an adapter that is not applied to the context.
+	ErrAdapterNotSet = errors.New("llama: adapter is not set on this context")
+)
+
+// Error is a failure reported by llama.cpp: the operation that failed, the
+// code the C function returned, and, where llama.cpp logged why, its
+// message. It wraps a sentinel when the code has a documented meaning.
+type Error struct {
+	Op     string // e.g. "Context.Decode"
+	Code   int    // the C return code; 0 where the function returns a pointer
+	Detail string // llama.cpp's last error log line, or a description
+	Err    error  // sentinel, may be nil
+}
+
+func (e *Error) Error() string {
+	msg := "llama: " + e.Op + " failed"
+	if e.Code != 0 {
+		msg += fmt.Sprintf(" (code %d)", e.Code)
+	}
+	if e.Err != nil {
+		msg += ": " + trimPrefix(e.Err.Error())
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func trimPrefix(s string) string {
+	const p = "llama: "
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+package llama
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// ggml's log levels (enum ggml_log_level).
+const (
+	ggmlLogDebug = 1
+	ggmlLogInfo  = 2
+	ggmlLogWarn  = 3
+	ggmlLogError = 4
+	ggmlLogCont  = 5
+)
+
+// LevelTrace is the slog level that llama.cpp's debug output maps to; it is
+// below slog.LevelDebug so that turning on debug logging for an application
+// does not also turn on ggml's per-graph chatter.
+const LevelTrace = slog.LevelDebug - 4
+
+// logSink turns llama.cpp's log callback, which delivers fragments that
+// end in a newline (or continue the previous one with GGML_LOG_LEVEL_CONT),
+// into one slog record per line. It also remembers the last error line so
+// that failures that return only NULL (model load, adapter load) can say
+// why.
+var logSink = &sink{}
+
+type sink struct {
+	logger atomic.Pointer[slog.Logger]
+
+	mu      sync.Mutex
+	buf     strings.Builder
+	level   int    // level of the line in buf
+	lastErr string // last complete error line
+}
+
+// SetLogger routes llama.cpp's and ggml's log output to l. A nil l restores
+// the default, slog.Default(). llama.cpp's INFO lines (model load details)
+// are logged at slog.LevelDebug, its DEBUG lines at LevelTrace, WARN and
+// ERROR at their slog equivalents.
+func SetLogger(l *slog.Logger) { logSink.logger.Store(l) }
+
+func (s *sink) write(level int, text string) {
+	s.mu.Lock()
+	if level != ggmlLogCont {
+		if s.buf.Len() > 0 { // a line that never got its newline
+			s.flushLocked()
+		}
+		s.level = level
+	}
+	s.buf.WriteString(text)
+	var line string
+	var lvl int
+	if strings.HasSuffix(text, "\n") {
+		line, lvl = strings.TrimRight(s.buf.String(), "\n"), s.level
+		s.buf.Reset()
+		if lvl == ggmlLogError {
+			s.lastErr = line
+		}
+	}
+	s.mu.Unlock()
+	if line != "" {
+		s.emit(lvl, line)
+	}
+}
+
+// flushLocked emits a partial line; caller holds s.mu. It is rare (only
+// when llama.cpp logs without a trailing newline), so emitting under the
+// lock is acceptable: slog handlers do not call back into llama.cpp.
+func (s *sink) flushLocked() {
+	line := s.buf.String()
+	s.buf.Reset()
+	if s.level == ggmlLogError {
+		s.lastErr = line
+	}
+	s.emit(s.level, line)
+}
+
+func (s *sink) emit(level int, line string) {
+	l := s.logger.Load()
+	if l == nil {
+		l = slog.Default()
+	}
+	var sl slog.Level
+	switch level {
+	case ggmlLogDebug:
+		sl = LevelTrace
+	case ggmlLogInfo:
+		sl = slog.LevelDebug
+	case ggmlLogWarn:
+		sl = slog.LevelWarn
+	case ggmlLogError:
+		sl = slog.LevelError
+	default:
+		sl = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if l.Enabled(ctx, sl) {
+		l.Log(ctx, sl, line, slog.String("source", "llama.cpp"))
+	}
+}
+
+// takeLastError returns and clears the last error line llama.cpp logged.
+func (s *sink) takeLastError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lastErr
+	s.lastErr = ""
+	return e
+}

@@ -1,0 +1,345 @@
+package llama
+
+// #include "shim.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"unsafe"
+)
+
+// ModelParams configures LoadModel. The zero value loads with llama.cpp's
+// defaults except where a field says otherwise.
+type ModelParams struct {
+	// NoMmap reads the weights into memory instead of mapping the file.
+	// Mapping (the default) is what lets the genome page weights.
+	NoMmap bool
+	// Mlock locks the model's pages in RAM (mlock), as llama.cpp --mlock.
+	Mlock bool
+	// GPULayers is the number of layers to offload to GPU devices; -1
+	// offloads all. It has no effect without a GPU backend.
+	GPULayers int
+	// MainGPU is the index of the GPU used for the whole model when
+	// splitting is off.
+	MainGPU int
+	// TensorOverrides places tensors whose names match a regular
+	// expression in a named buffer type, as llama.cpp's -ot does. The
+	// first match wins.
+	TensorOverrides []TensorOverride
+	// CPUMoE keeps every MoE expert tensor (ffn_{up,down,gate}_exps) in
+	// host memory, as llama.cpp's --cpu-moe does.
+	CPUMoE bool
+	// NCPUMoE keeps the expert tensors of the first NCPUMoE layers in host
+	// memory, as llama.cpp's --n-cpu-moe does.
+	NCPUMoE int
+	// NoExtraBufferTypes turns off llama.cpp's extra buffer types (weight
+	// repacking for the CPU's SIMD kernels). Repacked weights live in
+	// anonymous memory, not in the file mapping, so the genome cannot page
+	// them; see DESIGN.md.
+	NoExtraBufferTypes bool
+	// CheckTensors validates tensor data (NaN/Inf, quant block ranges)
+	// while loading.
+	CheckTensors bool
+	// VocabOnly loads the vocabulary and metadata but no weights.
+	VocabOnly bool
+	// Progress, if set, is called with the load progress in [0, 1];
+	// returning false cancels the load with ErrLoadCancelled. It runs on
+	// the loading goroutine.
+	Progress func(progress float32) bool
+}
+
+// TensorOverride is one tensor-placement rule: tensors whose names match
+// Pattern (a regular expression, RE2 syntax checked here, std::regex used
+// by llama.cpp) go to the buffer type called BufferType, e.g. "CPU".
+type TensorOverride struct {
+	Pattern    string
+	BufferType string
+}
+
+// expertPattern matches the stacked MoE expert tensors of every layer.
+const expertPattern = `\.ffn_(up|down|gate)_exps`
+
+// Model is a loaded GGUF model. Its methods are safe for concurrent use;
+// Close must not race with other calls.
+type Model struct {
+	c     *C.struct_llama_model
+	vocab *Vocab
+	path  string
+
+	mu       sync.Mutex
+	adapters []*Adapter // loaded adapters, freed by llama.cpp with the model
+}
+
+// loadProgress bridges llama.cpp's progress callback to ModelParams.Progress
+// and a context.
+type loadProgress struct {
+	ctx       context.Context
+	fn        func(float32) bool
+	cancelled bool
+}
+
+func (p *loadProgress) report(v float32) bool {
+	if p.ctx != nil && p.ctx.Err() != nil {
+		p.cancelled = true
+		return false
+	}
+	if p.fn != nil && !p.fn(v) {
+		p.cancelled = true
+		return false
+	}
+	return true
+}
+
+// LoadModel loads the GGUF model at path.
+func LoadModel(path string, params ModelParams) (*Model, error) {
+	return LoadModelContext(context.Background(), path, params)
+}
+
+// LoadModelContext loads the GGUF model at path; cancelling ctx stops the
+// load at the next progress report and returns ErrLoadCancelled.
+func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Model, error) {
+	Init()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoadCancelled, err)
+	}
+	// llama.cpp's own message for a missing file is a generic failure;
+	// say exactly what is wrong before handing it the path.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("llama: load model: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("llama: load model: %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: errors.New("is a directory")})
+	}
+
+	cp := C.llama_model_default_params()
+	cp.use_mmap = C.bool(!params.NoMmap)
+	cp.use_mlock = C.bool(params.Mlock)
+	cp.n_gpu_layers = C.int32_t(params.GPULayers)
+	if params.GPULayers < 0 {
+		cp.n_gpu_layers = 999
+	}
+	cp.main_gpu = C.int32_t(params.MainGPU)
+	cp.use_extra_bufts = C.bool(!params.NoExtraBufferTypes)
+	cp.check_tensors = C.bool(params.CheckTensors)
+	cp.vocab_only = C.bool(params.VocabOnly)
+
+	overrides := params.TensorOverrides
+	if params.CPUMoE {
+		overrides = append(overrides, TensorOverride{Pattern: expertPattern, BufferType: "CPU"})
+	}
+	for i := 0; i < params.NCPUMoE; i++ {
+		overrides = append(overrides, TensorOverride{Pattern: fmt.Sprintf(`blk\.%d%s`, i, expertPattern), BufferType: "CPU"})
+	}
+	cov, freeOverrides, err := buildOverrides(overrides)
+	if err != nil {
+		return nil, err
+	}
+	defer freeOverrides()
+	if cov != nil {
+		cp.tensor_buft_overrides = cov
+	}
+
+	prog := &loadProgress{ctx: ctx, fn: params.Progress}
+	h := cgo.NewHandle(prog)
+	defer h.Delete()
+	C.strata_set_progress(&cp, C.uintptr_t(h))
+
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	logSink.takeLastError()
+	cm := C.llama_model_load_from_file(cpath, cp)
+	if cm == nil {
+		if prog.cancelled {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrLoadCancelled, err)
+			}
+			return nil, ErrLoadCancelled
+		}
+		return nil, &Error{Op: "LoadModel", Detail: fmt.Sprintf("%s: %s", path, orDefault(logSink.takeLastError(), "llama.cpp could not load the file"))}
+	}
+	m := &Model{c: cm, path: path}
+	m.vocab = &Vocab{c: C.llama_model_get_vocab(cm), model: m}
+	runtime.SetFinalizer(m, func(m *Model) {
+		if m.c != nil {
+			logSink.emit(ggmlLogWarn, "strata: llama.Model for "+m.path+" was garbage-collected without Close; its memory leaks")
+		}
+	})
+	return m, nil
+}
+
+// buildOverrides turns the rules into llama.cpp's NULL-terminated
+// llama_model_tensor_buft_override array in C memory. The returned func
+// frees it; llama.cpp reads the array only while loading.
+func buildOverrides(rules []TensorOverride) (*C.struct_llama_model_tensor_buft_override, func(), error) {
+	if len(rules) == 0 {
+		return nil, func() {}, nil
+	}
+	bufts := bufferTypes()
+	n := len(rules) + 1
+	size := C.size_t(n) * C.size_t(unsafe.Sizeof(C.struct_llama_model_tensor_buft_override{}))
+	arr := (*C.struct_llama_model_tensor_buft_override)(C.calloc(1, size))
+	items := unsafe.Slice(arr, n)
+	free := func() {
+		for i := range items {
+			if items[i].pattern != nil {
+				C.free(unsafe.Pointer(items[i].pattern))
+			}
+		}
+		C.free(unsafe.Pointer(arr))
+	}
+	for i, r := range rules {
+		if _, err := regexp.Compile(r.Pattern); err != nil {
+			free()
+			return nil, nil, fmt.Errorf("llama: tensor override %d: pattern %q: %w", i, r.Pattern, err)
+		}
+		bt, ok := bufts[r.BufferType]
+		if !ok {
+			free()
+			names := make([]string, 0, len(bufts))
+			for k := range bufts {
+				names = append(names, k)
+			}
+			return nil, nil, fmt.Errorf("%w %q in tensor override %d (have %v)", ErrUnknownBufferType, r.BufferType, i, names)
+		}
+		items[i].pattern = C.CString(r.Pattern)
+		items[i].buft = bt
+	}
+	return arr, free, nil
+}
+
+// bufferTypes maps buffer-type names ("CPU", "CUDA0", "CUDA_Host", ...) to
+// the buffer types of the registered devices, as llama.cpp's -ot parser
+// does.
+func bufferTypes() map[string]C.ggml_backend_buffer_type_t {
+	m := map[string]C.ggml_backend_buffer_type_t{}
+	n := int(C.ggml_backend_dev_count())
+	for i := 0; i < n; i++ {
+		d := C.ggml_backend_dev_get(C.size_t(i))
+		if bt := C.ggml_backend_dev_buffer_type(d); bt != nil {
+			m[C.GoString(C.ggml_backend_buft_name(bt))] = bt
+		}
+		if bt := C.ggml_backend_dev_host_buffer_type(d); bt != nil {
+			m[C.GoString(C.ggml_backend_buft_name(bt))] = bt
+		}
+	}
+	return m
+}
+
+// Close frees the model and every adapter loaded for it. It is idempotent.
+// Contexts created from the model must be closed first.
+func (m *Model) Close() error {
+	if m == nil || m.c == nil {
+		return nil
+	}
+	m.mu.Lock()
+	for _, a := range m.adapters {
+		a.c = nil // freed by llama_model_free
+	}
+	m.adapters = nil
+	m.mu.Unlock()
+	C.llama_model_free(m.c)
+	m.c = nil
+	runtime.SetFinalizer(m, nil)
+	return nil
+}
+
+// Path is the file the model was loaded from.
+func (m *Model) Path() string { return m.path }
+
+// Vocab returns the model's vocabulary. It lives as long as the model.
+func (m *Model) Vocab() *Vocab { return m.vocab }
+
+// Description is llama.cpp's one-line description, e.g. "llama 1B Q4_0".
+func (m *Model) Description() string {
+	var buf [256]C.char
+	n := C.llama_model_desc(m.c, &buf[0], C.size_t(len(buf)))
+	if n < 0 {
+		return ""
+	}
+	return C.GoString(&buf[0])
+}
+
+// Size is the total byte size of the model's tensors.
+func (m *Model) Size() uint64 { return uint64(C.llama_model_size(m.c)) }
+
+// ParamCount is the number of parameters.
+func (m *Model) ParamCount() uint64 { return uint64(C.llama_model_n_params(m.c)) }
+
+// Layers is the number of transformer blocks.
+func (m *Model) Layers() int { return int(C.llama_model_n_layer(m.c)) }
+
+// EmbeddingSize is n_embd.
+func (m *Model) EmbeddingSize() int { return int(C.llama_model_n_embd(m.c)) }
+
+// Heads is the number of attention heads; HeadsKV the number of KV heads.
+func (m *Model) Heads() int   { return int(C.llama_model_n_head(m.c)) }
+func (m *Model) HeadsKV() int { return int(C.llama_model_n_head_kv(m.c)) }
+
+// TrainContext is the context length the model was trained with.
+func (m *Model) TrainContext() int { return int(C.llama_model_n_ctx_train(m.c)) }
+
+// Meta returns a metadata value rendered as a string, as llama.cpp stores
+// it; ok is false when the key is absent. Arrays are not available.
+func (m *Model) Meta(key string) (string, bool) {
+	ckey := C.CString(key)
+	defer C.free(unsafe.Pointer(ckey))
+	n := C.llama_model_meta_val_str(m.c, ckey, nil, 0)
+	if n < 0 {
+		return "", false
+	}
+	buf := make([]byte, int(n)+1)
+	C.llama_model_meta_val_str(m.c, ckey, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	return string(buf[:n]), true
+}
+
+// MetaMap returns every scalar metadata key and value.
+func (m *Model) MetaMap() map[string]string {
+	n := int(C.llama_model_meta_count(m.c))
+	out := make(map[string]string, n)
+	buf := make([]byte, 4096)
+	for i := 0; i < n; i++ {
+		k := C.llama_model_meta_key_by_index(m.c, C.int32_t(i), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+		if k < 0 {
+			continue
+		}
+		key := C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+		v := C.llama_model_meta_val_str_by_index(m.c, C.int32_t(i), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+		if v < 0 {
+			continue
+		}
+		out[key] = C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+	}
+	return out
+}
+
+// Architecture is general.architecture, e.g. "llama".
+func (m *Model) Architecture() string {
+	a, _ := m.Meta("general.architecture")
+	return a
+}
+
+// ExpertCount is the number of MoE experts per layer (0 for dense models);
+// ExpertUsed the number each token is routed to.
+func (m *Model) ExpertCount() int { return m.metaInt(".expert_count") }
+func (m *Model) ExpertUsed() int  { return m.metaInt(".expert_used_count") }
+
+func (m *Model) metaInt(suffix string) int {
+	v, ok := m.Meta(m.Architecture() + suffix)
+	if !ok {
+		return 0
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,103 @@
+package llama
+
+// #include "shim.h"
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// SamplerParams configures a sampler chain. The chain applies, in order:
+// repetition penalties, top-k, top-p, min-p, temperature, then picks a
+// token — greedily when Greedy is set or Temperature is 0, else by seeded
+// random draw. Zero values disable a stage.
+type SamplerParams struct {
+	Greedy      bool
+	Temperature float32
+	TopK        int
+	TopP        float32 // 0 or 1 disables
+	MinP        float32
+	// Repetition penalties over the last PenaltyLastN tokens (0 disables,
+	// -1 means the context size).
+	PenaltyLastN    int
+	RepeatPenalty   float32 // 1 disables
+	FrequencyPenalty float32
+	PresencePenalty float32
+	// Seed for the random draw; 0xFFFFFFFF asks llama.cpp for a random one.
+	Seed uint32
+}
+
+// Sampler is a llama.cpp sampler chain. It is used by one goroutine at a
+// time.
+type Sampler struct {
+	c *C.struct_llama_sampler
+}
+
+// NewSampler builds a sampler chain from p.
+func NewSampler(p SamplerParams) (*Sampler, error) {
+	Init()
+	if p.Temperature < 0 || p.TopK < 0 || p.TopP < 0 || p.TopP > 1 || p.MinP < 0 || p.MinP > 1 || p.PenaltyLastN < -1 {
+		return nil, fmt.Errorf("llama: sampler: parameter out of range in %+v", p)
+	}
+	cp := C.llama_sampler_chain_default_params()
+	chain := C.llama_sampler_chain_init(cp)
+	if chain == nil {
+		return nil, &Error{Op: "NewSampler", Detail: "llama_sampler_chain_init returned NULL"}
+	}
+	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
+	if p.PenaltyLastN != 0 && (p.RepeatPenalty != 1 && p.RepeatPenalty != 0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0) {
+		rp := p.RepeatPenalty
+		if rp == 0 {
+			rp = 1
+		}
+		add(C.llama_sampler_init_penalties(C.int32_t(p.PenaltyLastN), C.float(rp), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty)))
+	}
+	if p.Greedy || p.Temperature == 0 {
+		add(C.llama_sampler_init_greedy())
+	} else {
+		if p.TopK > 0 {
+			add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
+		}
+		if p.TopP > 0 && p.TopP < 1 {
+			add(C.llama_sampler_init_top_p(C.float(p.TopP), 1))
+		}
+		if p.MinP > 0 {
+			add(C.llama_sampler_init_min_p(C.float(p.MinP), 1))
+		}
+		add(C.llama_sampler_init_temp(C.float(p.Temperature)))
+		add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
+	}
+	s := &Sampler{c: chain}
+	runtime.SetFinalizer(s, func(s *Sampler) {
+		if s.c != nil {
+			logSink.emit(ggmlLogWarn, "strata: llama.Sampler garbage-collected without Close; its memory leaks")
+		}
+	})
+	return s, nil
+}
+
+// Sample picks a token from the logits at batch position idx (-1: the
+// last) of ctx's last Decode and records it in the chain's history (for
+// penalties). It does not allocate.
+func (s *Sampler) Sample(ctx *Context, idx int) Token {
+	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(idx)))
+}
+
+// Accept records t in the chain's history without sampling, e.g. for the
+// prompt tokens when penalties should see them.
+func (s *Sampler) Accept(t Token) { C.llama_sampler_accept(s.c, C.llama_token(t)) }
+
+// Reset clears the chain's history and reseeds nothing.
+func (s *Sampler) Reset() { C.llama_sampler_reset(s.c) }
+
+// Close frees the chain. It is idempotent.
+func (s *Sampler) Close() error {
+	if s == nil || s.c == nil {
+		return nil
+	}
+	C.llama_sampler_free(s.c)
+	s.c = nil
+	runtime.SetFinalizer(s, nil)
+	return nil
+}

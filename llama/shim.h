@@ -1,0 +1,40 @@
+// shim.h declares Strata's small C helpers around llama.h. They exist so
+// that hot paths (eval-callback filtering, abort checks) stay in C and Go
+// never converts integers to pointers.
+#ifndef STRATA_LLAMA_SHIM_H
+#define STRATA_LLAMA_SHIM_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include "llama.h"
+#include "ggml.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+
+void strata_log_install(void);
+void strata_set_progress(struct llama_model_params *p, uintptr_t handle);
+
+// strata_observer is the C side of an eval callback: the ask pass is
+// answered here from the name prefixes, so unobserved tensors never cross
+// into Go.
+typedef struct strata_observer {
+	uintptr_t handle;
+	int n_prefixes;
+	char **prefixes;
+	size_t *prefix_lens;
+	int all; // observe every tensor
+} strata_observer;
+
+strata_observer *strata_observer_new(uintptr_t handle, int n_prefixes, int all);
+void strata_observer_set_prefix(strata_observer *o, int i, const char *prefix);
+void strata_observer_free(strata_observer *o);
+void strata_set_observer(struct llama_context_params *p, strata_observer *o);
+
+// strata_abort is polled by ggml between graph nodes; a non-zero flag stops
+// the running decode.
+void strata_set_abort(struct llama_context *ctx, volatile int32_t *flag);
+
+int strata_tensor_is_host(const struct ggml_tensor *t);
+void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n);
+
+#endif
