@@ -20,10 +20,10 @@ type SamplerParams struct {
 	MinP        float32
 	// Repetition penalties over the last PenaltyLastN tokens (0 disables,
 	// -1 means the context size).
-	PenaltyLastN    int
-	RepeatPenalty   float32 // 1 disables
+	PenaltyLastN     int
+	RepeatPenalty    float32 // 1 disables
 	FrequencyPenalty float32
-	PresencePenalty float32
+	PresencePenalty  float32
 	// Seed for the random draw; 0xFFFFFFFF asks llama.cpp for a random one.
 	Seed uint32
 }
