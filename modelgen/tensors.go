@@ -1,0 +1,89 @@
+package modelgen
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/strata-llm/strata/gguf"
+)
+
+// fillKind says how a tensor's values are drawn.
+type fillKind int
+
+const (
+	fillUniform fillKind = iota // zero-mean uniform with std plan.std
+	fillOnes                    // RMSNorm weights
+	fillEmbed                   // token embeddings, with the common direction for skewed routing
+	fillRouter                  // ffn_gate_inp: popularity bias plus token-dependent directions
+)
+
+// plan is one tensor of a generated model.
+type plan struct {
+	name  string
+	typ   gguf.Type
+	dims  []uint64 // ggml order: row length first
+	kind  fillKind
+	std   float32
+	layer int
+}
+
+func (p plan) rowLen() int { return int(p.dims[0]) }
+
+func (p plan) rows() int {
+	n := 1
+	for _, d := range p.dims[1:] {
+		n *= int(d)
+	}
+	return n
+}
+
+func (p plan) elements() int64 { return int64(p.rowLen()) * int64(p.rows()) }
+
+// Scale of the matrices that write into the residual stream (attn_output,
+// ffn_down). It is small so that the residual stays dominated by the token
+// embedding through all layers: activations stay sane, and the router of
+// every layer sees mostly the token (see the package doc).
+const outScale = 0.2
+
+func invSqrt(n int) float32 { return float32(1 / math.Sqrt(float64(n))) }
+
+// tensors lists the model's tensors in file order: embeddings, output, then
+// layer by layer, each MoE layer's stacked expert tensors adjacent.
+func (s Spec) tensors(t gguf.Type) []plan {
+	n, ff, v := uint64(s.Embd), uint64(s.FF), uint64(VocabSize)
+	kv := uint64(s.HeadsKV * s.HeadDim())
+	ps := []plan{
+		{name: "token_embd.weight", typ: t, dims: []uint64{n, v}, kind: fillEmbed, std: 1},
+		{name: "output_norm.weight", typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
+		{name: "output.weight", typ: t, dims: []uint64{n, v}, std: invSqrt(s.Embd)},
+	}
+	for l := 0; l < s.Layers; l++ {
+		b := func(x string) string { return fmt.Sprintf("blk.%d.%s.weight", l, x) }
+		ps = append(ps,
+			plan{name: b("attn_norm"), typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
+			plan{name: b("attn_q"), typ: t, dims: []uint64{n, n}, std: invSqrt(s.Embd)},
+			plan{name: b("attn_k"), typ: t, dims: []uint64{n, kv}, std: invSqrt(s.Embd)},
+			plan{name: b("attn_v"), typ: t, dims: []uint64{n, kv}, std: invSqrt(s.Embd)},
+			plan{name: b("attn_output"), typ: t, dims: []uint64{n, n}, std: outScale * invSqrt(s.Embd)},
+			plan{name: b("ffn_norm"), typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
+		)
+		if s.Experts == 0 {
+			ps = append(ps,
+				plan{name: b("ffn_gate"), typ: t, dims: []uint64{n, ff}, std: invSqrt(s.Embd)},
+				plan{name: b("ffn_up"), typ: t, dims: []uint64{n, ff}, std: invSqrt(s.Embd)},
+				plan{name: b("ffn_down"), typ: t, dims: []uint64{ff, n}, std: outScale * invSqrt(s.FF)},
+			)
+			continue
+		}
+		e := uint64(s.Experts)
+		ps = append(ps,
+			// The router stays F32 so its structure is not blurred by
+			// quantization; it is n_embd × n_expert floats, small.
+			plan{name: b("ffn_gate_inp"), typ: gguf.TypeF32, dims: []uint64{n, e}, kind: fillRouter, layer: l},
+			plan{name: b("ffn_gate_exps"), typ: t, dims: []uint64{n, ff, e}, std: invSqrt(s.Embd)},
+			plan{name: b("ffn_up_exps"), typ: t, dims: []uint64{n, ff, e}, std: invSqrt(s.Embd)},
+			plan{name: b("ffn_down_exps"), typ: t, dims: []uint64{ff, n, e}, std: outScale * invSqrt(s.FF)},
+		)
+	}
+	return ps
+}
