@@ -40,6 +40,10 @@ type ContextParams struct {
 	// Observer, if set, is called for graph tensors whose names match its
 	// prefixes while they are computed.
 	Observer *Observer
+	// KVUnified shares one KV buffer among all sequences. Without it each
+	// of NSeqMax sequences has its own stream, and KeepSeq/RemoveSeq act
+	// within the stream of the sequence named.
+	KVUnified bool
 	// NoPerf turns off llama.cpp's timing counters.
 	NoPerf bool
 }
@@ -96,10 +100,13 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		cp.type_v = C.enum_ggml_type(p.TypeV)
 	}
 	cp.no_perf = C.bool(p.NoPerf)
+	cp.kv_unified = C.bool(p.KVUnified)
 
 	ctx := &Context{model: m, nVoc: m.vocab.Size()}
+	ctx.abort = (*C.int32_t)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int32_t(0)))))
 	if p.Observer != nil {
 		if p.Observer.Func == nil {
+			C.free(unsafe.Pointer(ctx.abort))
 			return nil, fmt.Errorf("llama: new context: Observer.Func is nil")
 		}
 		ctx.obs = &observer{fn: p.Observer.Func}
@@ -108,9 +115,10 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		if len(p.Observer.Prefixes) == 0 {
 			all = 1
 		}
-		ctx.cobs = C.strata_observer_new(C.uintptr_t(ctx.obsH), C.int(len(p.Observer.Prefixes)), C.int(all))
+		ctx.cobs = C.strata_observer_new(C.uintptr_t(ctx.obsH), C.int(len(p.Observer.Prefixes)), C.int(all), ctx.abort)
 		if ctx.cobs == nil {
 			ctx.obsH.Delete()
+			C.free(unsafe.Pointer(ctx.abort))
 			return nil, &Error{Op: "NewContext", Detail: "observer allocation failed"}
 		}
 		for i, pre := range p.Observer.Prefixes {
@@ -125,9 +133,9 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	ctx.c = C.llama_init_from_model(m.c, cp)
 	if ctx.c == nil {
 		ctx.freeObserver()
+		C.free(unsafe.Pointer(ctx.abort))
 		return nil, &Error{Op: "NewContext", Detail: orDefault(logSink.takeLastError(), "llama_init_from_model returned NULL")}
 	}
-	ctx.abort = (*C.int32_t)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int32_t(0)))))
 	C.strata_set_abort(ctx.c, ctx.abort)
 	runtime.SetFinalizer(ctx, func(c *Context) {
 		if c.c != nil {
@@ -152,9 +160,9 @@ func (c *Context) Close() error {
 	}
 	C.llama_free(c.c)
 	c.c = nil
+	c.freeObserver()
 	C.free(unsafe.Pointer(c.abort))
 	c.abort = nil
-	c.freeObserver()
 	runtime.SetFinalizer(c, nil)
 	return nil
 }
@@ -318,8 +326,10 @@ func rate(n int, ms float64) float64 {
 	return float64(n) / (ms / 1e3)
 }
 
-// Perf returns the context's counters.
+// Perf returns the context's counters. It waits for a decode still running
+// on an asynchronous backend, so the counters include every decode made.
 func (c *Context) Perf() Perf {
+	C.llama_synchronize(c.c)
 	d := C.llama_perf_context(c.c)
 	return Perf{
 		StartMs: float64(d.t_start_ms), LoadMs: float64(d.t_load_ms),

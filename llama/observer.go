@@ -21,7 +21,8 @@ type Observer struct {
 	Prefixes []string
 	// Func is called on the decoding goroutine once a matching tensor is
 	// computed. The Tensor and any slice it returns are valid only during
-	// the call. Returning false stops the decode (ErrAborted).
+	// the call. Returning false stops the decode: it fails with
+	// ErrAborted unless the tensor was the graph's last node.
 	Func func(t *Tensor) bool
 }
 

@@ -20,11 +20,12 @@ void strata_set_progress(struct llama_model_params *p, uintptr_t handle) {
 	p->progress_callback_user_data = (void *)handle;
 }
 
-strata_observer *strata_observer_new(uintptr_t handle, int n_prefixes, int all) {
+strata_observer *strata_observer_new(uintptr_t handle, int n_prefixes, int all, volatile int32_t *abort_flag) {
 	strata_observer *o = calloc(1, sizeof *o);
 	if (o == NULL) return NULL;
 	o->handle = handle;
 	o->all = all;
+	o->abort_flag = abort_flag;
 	o->n_prefixes = n_prefixes;
 	if (n_prefixes > 0) {
 		o->prefixes = calloc((size_t)n_prefixes, sizeof(char *));
@@ -62,7 +63,12 @@ static bool strata_eval_cb(struct ggml_tensor *t, bool ask, void *user_data) {
 	const strata_observer *o = user_data;
 	if (ask) return strata_observer_match(o, t->name);
 	if (!strata_observer_match(o, t->name)) return true;
-	return goObserve(o->handle, t);
+	// Returning false to ggml would only cut the current graph split short
+	// and let the decode "succeed" with partial results. Raise the abort
+	// flag instead: ggml polls it before the next node and the decode
+	// fails with llama_decode's code 2.
+	if (!goObserve(o->handle, t) && o->abort_flag != NULL) *o->abort_flag = 1;
+	return true;
 }
 
 void strata_set_observer(struct llama_context_params *p, strata_observer *o) {

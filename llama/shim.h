@@ -23,9 +23,10 @@ typedef struct strata_observer {
 	char **prefixes;
 	size_t *prefix_lens;
 	int all; // observe every tensor
+	volatile int32_t *abort_flag; // set when the Go side asks to stop
 } strata_observer;
 
-strata_observer *strata_observer_new(uintptr_t handle, int n_prefixes, int all);
+strata_observer *strata_observer_new(uintptr_t handle, int n_prefixes, int all, volatile int32_t *abort_flag);
 void strata_observer_set_prefix(strata_observer *o, int i, const char *prefix);
 void strata_observer_free(strata_observer *o);
 void strata_set_observer(struct llama_context_params *p, strata_observer *o);

@@ -1,0 +1,146 @@
+package llama_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/llama"
+	"github.com/strata-llm/strata/modelgen"
+)
+
+// TestSystemInfoSIMD proves that build.sh's flags reached ggml's CPU code:
+// every SIMD level the CPU has (as /proc/cpuinfo reports) must show up in
+// llama_print_system_info(). A plain cgo build reports only LLAMAFILE.
+func TestSystemInfoSIMD(t *testing.T) {
+	info := llama.SystemInfo()
+	t.Logf("system info: %s", info)
+	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Skipf("no /proc/cpuinfo: %v", err)
+	}
+	flags := map[string]bool{}
+	for _, line := range strings.Split(string(cpuinfo), "\n") {
+		if strings.HasPrefix(line, "flags") {
+			for _, f := range strings.Fields(line) {
+				flags[f] = true
+			}
+			break
+		}
+	}
+	feats := llama.CPUFeatures()
+	checks := []struct{ cpu, ggml string }{
+		{"sse3", "SSE3"}, {"ssse3", "SSSE3"}, {"avx", "AVX"}, {"avx2", "AVX2"}, {"f16c", "F16C"}, {"fma", "FMA"},
+		{"avx512f", "AVX512"}, {"avx512_vnni", "AVX512_VNNI"}, {"avx512_bf16", "AVX512_BF16"},
+	}
+	checked := 0
+	for _, c := range checks {
+		if !flags[c.cpu] {
+			continue
+		}
+		checked++
+		if !feats[c.ggml] {
+			t.Errorf("CPU has %s but ggml was built without %s: got features %v", c.cpu, c.ggml, feats)
+		}
+	}
+	if checked == 0 {
+		t.Skip("CPU reports no x86 SIMD flags (not amd64?)")
+	}
+}
+
+func TestDevices(t *testing.T) {
+	devs := llama.Devices()
+	if len(devs) == 0 {
+		t.Fatal("got no backend devices, want at least the CPU")
+	}
+	var cpu bool
+	for _, d := range devs {
+		if d.Type == llama.DeviceCPU {
+			cpu = true
+		}
+	}
+	if !cpu {
+		t.Errorf("got devices %+v, want a CPU device", devs)
+	}
+	if bs := llama.Backends(); len(bs) == 0 || bs[len(bs)-1] != "CPU" && bs[0] != "CPU" {
+		t.Errorf("got backends %v, want CPU among them", bs)
+	}
+}
+
+func TestLoadModelMetadata(t *testing.T) {
+	tests := []struct {
+		preset              string
+		typ                 gguf.Type
+		experts, expertUsed int
+	}{
+		{"tiny-dense", gguf.TypeF32, 0, 0},
+		{"tiny-dense", gguf.TypeQ4_0, 0, 0},
+		{"tiny-moe", gguf.TypeQ8_0, 8, 2},
+		{"tiny-moe", gguf.TypeF16, 8, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.preset+"-"+tt.typ.String(), func(t *testing.T) {
+			spec, _ := modelgen.Preset(tt.preset)
+			m := load(t, testModel(t, tt.preset, tt.typ), llama.ModelParams{})
+			if got := m.Architecture(); got != "llama" {
+				t.Errorf("Architecture: got %q, want llama", got)
+			}
+			if got := m.Layers(); got != spec.Layers {
+				t.Errorf("Layers: got %d, want %d", got, spec.Layers)
+			}
+			if got := m.EmbeddingSize(); got != spec.Embd {
+				t.Errorf("EmbeddingSize: got %d, want %d", got, spec.Embd)
+			}
+			if got := m.ExpertCount(); got != tt.experts {
+				t.Errorf("ExpertCount: got %d, want %d", got, tt.experts)
+			}
+			if got := m.ExpertUsed(); got != tt.expertUsed {
+				t.Errorf("ExpertUsed: got %d, want %d", got, tt.expertUsed)
+			}
+			if got, want := int64(m.ParamCount()), spec.Params(); got != want {
+				t.Errorf("ParamCount: got %d, want %d", got, want)
+			}
+			if m.Size() == 0 || m.Description() == "" {
+				t.Errorf("got size %d, description %q; want both set", m.Size(), m.Description())
+			}
+			if got := m.Vocab().Size(); got != modelgen.VocabSize {
+				t.Errorf("vocab size: got %d, want %d", got, modelgen.VocabSize)
+			}
+			if v, ok := m.Meta("general.name"); !ok || v != "strata-"+tt.preset {
+				t.Errorf("Meta(general.name): got %q, %v", v, ok)
+			}
+		})
+	}
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	m, err := llama.LoadModel(testModel(t, "tiny-dense", gguf.TypeQ8_0), llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Context.Close #%d: %v", i, err)
+		}
+	}
+	b, _ := llama.NewBatch(4, 1)
+	b.Add(1, 0, 0, true)
+	if err := c.Decode(b); err == nil || !errorsIs(err, llama.ErrClosed) {
+		t.Errorf("Decode after Close: got %v, want ErrClosed", err)
+	}
+	b.Close()
+	b.Close()
+	for i := 0; i < 2; i++ {
+		if err := m.Close(); err != nil {
+			t.Fatalf("Model.Close #%d: %v", i, err)
+		}
+	}
+	if _, err := llama.NewContext(m, llama.ContextParams{}); !errorsIs(err, llama.ErrClosed) {
+		t.Errorf("NewContext on closed model: got %v, want ErrClosed", err)
+	}
+}
