@@ -1,0 +1,399 @@
+package genome
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+)
+
+// pageSize is the OS page size; every range the genome hands to the kernel
+// is rounded out to it.
+var pageSize = os.Getpagesize()
+
+// alignDown rounds off down to a page boundary.
+func alignDown(off int64) int64 { return off &^ int64(pageSize-1) }
+
+// alignUp rounds off up to a page boundary.
+func alignUp(off int64) int64 { return (off + int64(pageSize) - 1) &^ int64(pageSize-1) }
+
+// alignExtents rounds each extent out to page boundaries, clamps it to
+// [0, size) rounded up, sorts and merges overlapping or touching extents.
+func alignExtents(raw []Extent, size int64) []Extent {
+	out := make([]Extent, 0, len(raw))
+	limit := alignUp(size)
+	for _, e := range raw {
+		if e.Len <= 0 {
+			continue
+		}
+		lo, hi := alignDown(e.Off), min(alignUp(e.End()), limit)
+		if hi > lo {
+			out = append(out, Extent{Off: lo, Len: hi - lo})
+		}
+	}
+	return mergeExtents(out)
+}
+
+// mergeExtents sorts extents by offset and joins overlapping or adjacent ones.
+func mergeExtents(ex []Extent) []Extent {
+	slices.SortFunc(ex, func(a, b Extent) int { return int(min(max(a.Off-b.Off, -1), 1)) })
+	out := ex[:0]
+	for _, e := range ex {
+		if n := len(out); n > 0 && e.Off <= out[n-1].End() {
+			if e.End() > out[n-1].End() {
+				out[n-1].Len = e.End() - out[n-1].Off
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// subtractExtents returns the parts of a (sorted, merged) not covered by any
+// extent in cut. It is how the genome releases only the bytes no other page
+// still needs: mlock and the page cache do not count references per page.
+func subtractExtents(a []Extent, cut []Extent) []Extent {
+	if len(cut) == 0 {
+		return a
+	}
+	cut = mergeExtents(slices.Clone(cut))
+	var out []Extent
+	for _, e := range a {
+		lo, hi := e.Off, e.End()
+		for _, c := range cut {
+			if c.End() <= lo || c.Off >= hi {
+				continue
+			}
+			if c.Off > lo {
+				out = append(out, Extent{Off: lo, Len: c.Off - lo})
+			}
+			lo = max(lo, c.End())
+			if lo >= hi {
+				break
+			}
+		}
+		if lo < hi {
+			out = append(out, Extent{Off: lo, Len: hi - lo})
+		}
+	}
+	return out
+}
+
+func extentBytes(ex []Extent) int64 {
+	var n int64
+	for _, e := range ex {
+		n += e.Len
+	}
+	return n
+}
+
+func overlaps(a, b []Extent) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Off < y.End() && y.Off < x.End() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Mapping is one read-only MAP_SHARED mapping of a file in this process:
+// either one the genome made (owned), or one it found in /proc/self/maps,
+// such as the mapping llama.cpp reads weights through (attached). It is
+// immutable after creation and safe for concurrent use.
+type Mapping struct {
+	addr  uintptr
+	size  int64 // bytes mapped
+	off   int64 // file offset mapped at addr
+	owned bool
+	data  []byte // owned mappings only
+}
+
+// Addr returns the first address of the mapping.
+func (m *Mapping) Addr() uintptr { return m.addr }
+
+// Len returns the mapped length in bytes.
+func (m *Mapping) Len() int64 { return m.size }
+
+// FileOffset returns the file offset mapped at Addr.
+func (m *Mapping) FileOffset() int64 { return m.off }
+
+// Owned reports whether the genome made this mapping (and will unmap it).
+func (m *Mapping) Owned() bool { return m.owned }
+
+// covers reports whether the file range e lies inside the mapping.
+func (m *Mapping) covers(e Extent) bool {
+	return e.Off >= m.off && e.End() <= m.off+alignUp(m.size)
+}
+
+// addrOf returns the address of file offset off; caller checked covers.
+func (m *Mapping) addrOf(off int64) uintptr { return m.addr + uintptr(off-m.off) }
+
+// ArtifactFile is the file behind an artifact and the mappings of it the
+// genome acts on. Maps[0] is the primary mapping: mlock and populate act on
+// it, so when llama.cpp's mapping is attached it becomes primary and
+// inference reads pages that are already in its page tables. Eviction acts
+// on every mapping, because the kernel keeps a page cached while any
+// mapping still maps it (measured, see doc.go).
+type ArtifactFile struct {
+	Path string
+	Size int64
+	f    *os.File
+	own  *Mapping
+	maps []*Mapping
+}
+
+// Mappings returns the mappings the genome acts on, primary first.
+func (a *ArtifactFile) Mappings() []*Mapping { return a.maps }
+
+// openArtifactFile opens and maps path.
+func openArtifactFile(path string) (*ArtifactFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("genome: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("genome: %w", err)
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, fmt.Errorf("genome: %s: empty file: %w", path, ErrBadPage)
+	}
+	b, err := mapFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	own := &Mapping{addr: sliceAddr(b), size: st.Size(), owned: true, data: b}
+	return &ArtifactFile{Path: path, Size: st.Size(), f: f, own: own, maps: []*Mapping{own}}, nil
+}
+
+func (a *ArtifactFile) close() error {
+	var first error
+	if a.own != nil {
+		first = unmapFile(a.own.data)
+		a.own = nil
+	}
+	a.maps = nil
+	if a.f != nil {
+		if err := a.f.Close(); err != nil && first == nil {
+			first = err
+		}
+		a.f = nil
+	}
+	return first
+}
+
+// primaryFor returns the first mapping that covers e.
+func (a *ArtifactFile) primaryFor(e Extent) (*Mapping, error) {
+	for _, m := range a.maps {
+		if m.covers(e) {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("genome: %s: no mapping covers [%d+%d]: %w", a.Path, e.Off, e.Len, ErrBadPage)
+}
+
+// view returns the owned mapping's bytes of the raw extent e.
+func (a *ArtifactFile) view(e Extent) []byte {
+	if a.own == nil || e.Off < 0 || e.End() > a.Size {
+		return nil
+	}
+	return a.own.data[e.Off:e.End():e.End()]
+}
+
+// Read-around guards, measured with read_ahead_kb = 8192 (doc.go): the
+// first fault in a cold range reads half a window before it, and the
+// async readahead that follows runs up to a window and a half past the
+// end. Prefetching these edges exactly keeps every fault inside the range
+// in cache, so the kernel reads nothing outside it.
+const (
+	headGuard = 8 << 20
+	tailGuard = 16 << 20
+	raChunk   = 2 << 20 // POSIX_FADV_WILLNEED reads at most about this much per call
+)
+
+// prefetchEdges asks the kernel (POSIX_FADV_WILLNEED, exact, no
+// read-around) for the head and tail of each extent that have file bytes
+// beyond them, or all of an extent shorter than the guards. The middle of a
+// long extent is left to the fault path, whose large-folio readahead is
+// faster (1.5-2.5 GB/s against 1.4 GB/s here).
+func (a *ArtifactFile) prefetchEdges(ex []Extent) {
+	end := alignUp(a.Size)
+	for _, e := range ex {
+		if e.Len <= headGuard+tailGuard {
+			a.willNeed(e.Off, e.End())
+			continue
+		}
+		if e.Off > 0 {
+			a.willNeed(e.Off, e.Off+headGuard)
+		}
+		if e.End() < end {
+			a.willNeed(e.End()-tailGuard, e.End())
+		}
+	}
+}
+
+// willNeed issues POSIX_FADV_WILLNEED over [lo, hi) in raChunk pieces;
+// errors are ignored because it is only a hint.
+func (a *ArtifactFile) willNeed(lo, hi int64) {
+	for o := lo; o < hi; o += raChunk {
+		_ = sysFadviseWillNeed(a.f, o, min(raChunk, hi-o))
+	}
+}
+
+// lock mlocks the extents through the primary mapping.
+func (a *ArtifactFile) lock(ex []Extent) error {
+	a.prefetchEdges(ex)
+	for _, e := range ex {
+		m, err := a.primaryFor(e)
+		if err != nil {
+			return err
+		}
+		if err := sysMlock(m.addrOf(e.Off), e.Len); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unlock munlocks the extents in every mapping that covers them: a page
+// stays locked while any VMA of this process holds it locked.
+func (a *ArtifactFile) unlock(ex []Extent) error {
+	for _, e := range ex {
+		for _, m := range a.maps {
+			if m.covers(e) {
+				if err := sysMunlock(m.addrOf(e.Off), e.Len); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// populate faults the extents into the primary mapping without locking.
+func (a *ArtifactFile) populate(ex []Extent) error {
+	a.prefetchEdges(ex)
+	for _, e := range ex {
+		m, err := a.primaryFor(e)
+		if err != nil {
+			return err
+		}
+		if err := sysPopulate(m.addrOf(e.Off), e.Len); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evict drops the extents from the page cache: MADV_DONTNEED on every
+// mapping (so no page table still maps them), then POSIX_FADV_DONTNEED on
+// the file. Either alone leaves the pages resident (doc.go has the figures).
+// Locked pages must be unlocked first.
+func (a *ArtifactFile) evict(ex []Extent) error {
+	for _, e := range ex {
+		for _, m := range a.maps {
+			if m.covers(e) {
+				if err := sysDontNeed(m.addrOf(e.Off), e.Len); err != nil {
+					return err
+				}
+			}
+		}
+		if err := sysFadviseDontNeed(a.f, e.Off, e.Len); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resident measures with mincore how many bytes of the extents are in the
+// page cache.
+func (a *ArtifactFile) resident(ex []Extent) (int64, error) {
+	var n int64
+	for _, e := range ex {
+		m, err := a.primaryFor(e)
+		if err != nil {
+			return 0, err
+		}
+		r, err := sysResident(m.addrOf(e.Off), e.Len)
+		if err != nil {
+			return 0, err
+		}
+		n += r
+	}
+	return n, nil
+}
+
+// attach finds the other mappings of this file in /proc/self/maps and makes
+// the largest of them primary. It returns how many it found.
+func (a *ArtifactFile) attach() (int, error) {
+	maj, mnr, ino, err := fileID(a.f)
+	if err != nil {
+		return 0, err
+	}
+	all, err := selfMappings()
+	if err != nil {
+		return 0, err
+	}
+	var found []*Mapping
+	for _, pm := range mergeFileMappings(all) {
+		if pm.Inode != ino || pm.DevMajor != maj || pm.DevMinor != mnr {
+			continue
+		}
+		if a.own != nil && pm.Start < a.own.addr+uintptr(alignUp(a.own.size)) && a.own.addr < pm.End {
+			continue // our own mapping
+		}
+		found = append(found, &Mapping{addr: pm.Start, size: int64(pm.End - pm.Start), off: pm.Offset})
+	}
+	if len(found) == 0 {
+		return 0, fmt.Errorf("genome: %s (inode %d): %w", a.Path, ino, ErrNoMapping)
+	}
+	slices.SortStableFunc(found, func(x, y *Mapping) int {
+		return int(min(max(y.size-x.size, -1), 1))
+	})
+	maps := append(found, a.own)
+	a.maps = maps
+	return len(found), nil
+}
+
+// parseStatusKB returns the value of a "Key:   N kB" line of
+// /proc/self/status, in bytes.
+func parseStatusKB(status []byte, key string) (int64, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte(key))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) < 1 {
+			break
+		}
+		n, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("genome: status %s %q: %w", key, rest, err)
+		}
+		return n << 10, nil
+	}
+	return 0, fmt.Errorf("genome: status has no %s line", key)
+}
+
+// LockedBytes returns VmLck of this process: the bytes the kernel counts as
+// mlock'd, across every VMA, whoever locked them.
+func LockedBytes() (int64, error) { return vmLocked() }
+
+// Resident returns how many bytes of b mincore reports resident. b is
+// rounded out to OS pages.
+func Resident(b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	addr := sliceAddr(b)
+	lo := addr &^ uintptr(pageSize-1)
+	return sysResident(lo, alignUp(int64(addr-lo)+int64(len(b))))
+}

@@ -1,0 +1,144 @@
+//go:build linux
+
+package genome
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// madvPopulateRead is MADV_POPULATE_READ (Linux 5.14): fault the range in
+// synchronously, reading from disk as needed, without locking it.
+const madvPopulateRead = unix.MADV_POPULATE_READ
+
+// mapFile maps size bytes of f read-only and MAP_SHARED, the way llama.cpp
+// maps a GGUF, so the mapping shares page-cache pages with every other
+// mapping of the file.
+func mapFile(f *os.File, size int64) ([]byte, error) {
+	if int64(int(size)) != size {
+		return nil, fmt.Errorf("genome: mmap %s: size %d too large", f.Name(), size)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, &SyscallError{Op: "mmap " + f.Name(), Len: size, Err: err}
+	}
+	return b, nil
+}
+
+func unmapFile(b []byte) error {
+	if err := unix.Munmap(b); err != nil {
+		return &SyscallError{Op: "munmap", Len: int64(len(b)), Err: err}
+	}
+	return nil
+}
+
+func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// The memory calls take addresses, not slices, because the genome also acts
+// on mappings it did not make (llama.cpp's) and has no Go slice for.
+
+func sysMlock(addr uintptr, n int64) error {
+	if _, _, e := unix.Syscall(unix.SYS_MLOCK, addr, uintptr(n), 0); e != 0 {
+		return &SyscallError{Op: "mlock", Addr: addr, Len: n, Err: e}
+	}
+	return nil
+}
+
+func sysMunlock(addr uintptr, n int64) error {
+	if _, _, e := unix.Syscall(unix.SYS_MUNLOCK, addr, uintptr(n), 0); e != 0 {
+		return &SyscallError{Op: "munlock", Addr: addr, Len: n, Err: e}
+	}
+	return nil
+}
+
+func sysMadvise(addr uintptr, n int64, advice int, name string) error {
+	if _, _, e := unix.Syscall(unix.SYS_MADVISE, addr, uintptr(n), uintptr(advice)); e != 0 {
+		return &SyscallError{Op: "madvise(" + name + ")", Addr: addr, Len: n, Err: e}
+	}
+	return nil
+}
+
+func sysPopulate(addr uintptr, n int64) error {
+	return sysMadvise(addr, n, madvPopulateRead, "MADV_POPULATE_READ")
+}
+
+func sysDontNeed(addr uintptr, n int64) error {
+	return sysMadvise(addr, n, unix.MADV_DONTNEED, "MADV_DONTNEED")
+}
+
+func sysFadviseDontNeed(f *os.File, off, n int64) error {
+	if err := unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED); err != nil {
+		return &SyscallError{Op: "posix_fadvise(POSIX_FADV_DONTNEED) " + f.Name(), Addr: uintptr(off), Len: n, Err: err}
+	}
+	return nil
+}
+
+func sysFadviseWillNeed(f *os.File, off, n int64) error {
+	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
+}
+
+// mincoreChunk is how many OS pages one mincore call covers; the vector
+// lives on the stack so measuring residency does not allocate.
+const mincoreChunk = 2048
+
+// sysResident returns how many bytes of the page-aligned range
+// [addr, addr+n) mincore reports resident. For a shared file mapping the
+// kernel answers from the page cache, so this is the file's residency, not
+// only this mapping's.
+func sysResident(addr uintptr, n int64) (int64, error) {
+	var vec [mincoreChunk]byte
+	ps := int64(pageSize)
+	var res int64
+	for n > 0 {
+		pages := (n + ps - 1) / ps
+		if pages > mincoreChunk {
+			pages = mincoreChunk
+		}
+		ln := pages * ps
+		if ln > n {
+			ln = n
+		}
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, addr, uintptr(ln), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			return 0, &SyscallError{Op: "mincore", Addr: addr, Len: ln, Err: e}
+		}
+		for _, v := range vec[:pages] {
+			if v&1 != 0 {
+				res += ps
+			}
+		}
+		addr += uintptr(ln)
+		n -= ln
+	}
+	return res, nil
+}
+
+// fileID returns the device numbers and inode /proc/self/maps shows for f.
+func fileID(f *os.File) (major, minor uint32, inode uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, 0, 0, fmt.Errorf("genome: stat %s: %w", f.Name(), err)
+	}
+	return unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino, nil
+}
+
+// selfMappings reads and parses /proc/self/maps.
+func selfMappings() ([]procMapping, error) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, fmt.Errorf("genome: %w", err)
+	}
+	defer f.Close()
+	return parseProcMaps(f)
+}
+
+// vmLocked returns VmLck of this process from /proc/self/status, in bytes.
+func vmLocked() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("genome: %w", err)
+	}
+	return parseStatusKB(b, "VmLck:")
+}

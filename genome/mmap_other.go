@@ -1,0 +1,34 @@
+//go:build !linux
+
+package genome
+
+import (
+	"os"
+	"unsafe"
+)
+
+// On other platforms the genome compiles but does not page: every memory
+// call reports ErrUnsupported. Darwin's UMA residency lives in
+// kernels/metal; its mincore semantics differ and have not been measured.
+
+const madvPopulateRead = 22
+
+func mapFile(f *os.File, size int64) ([]byte, error) { return nil, ErrUnsupported }
+func unmapFile(b []byte) error                       { return ErrUnsupported }
+func sliceAddr(b []byte) uintptr                     { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+func sysMlock(addr uintptr, n int64) error           { return ErrUnsupported }
+func sysMunlock(addr uintptr, n int64) error         { return ErrUnsupported }
+func sysPopulate(addr uintptr, n int64) error        { return ErrUnsupported }
+func sysDontNeed(addr uintptr, n int64) error        { return ErrUnsupported }
+func sysFadviseDontNeed(f *os.File, off, n int64) error {
+	return ErrUnsupported
+}
+func sysFadviseWillNeed(f *os.File, off, n int64) error {
+	return ErrUnsupported
+}
+func sysResident(addr uintptr, n int64) (int64, error) { return 0, ErrUnsupported }
+func fileID(f *os.File) (uint32, uint32, uint64, error) {
+	return 0, 0, 0, ErrUnsupported
+}
+func selfMappings() ([]procMapping, error) { return nil, ErrUnsupported }
+func vmLocked() (int64, error)             { return 0, ErrUnsupported }

@@ -1,0 +1,114 @@
+package genome
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// events is the manager's outbox. Callers never block on the bus: emit
+// does a non-blocking send into a bounded queue and counts what does not
+// fit (Stats.DroppedEvents); one goroutine drains the queue into the
+// Publisher, holding no lock of the manager, so a slow subscriber delays
+// only later events, never PageIn. A queue was chosen over publishing
+// after unlocking in the caller because bus dispatch is synchronous: a
+// subscriber's handler would otherwise run on the inference goroutine.
+type events struct {
+	pub  atomic.Pointer[publisherBox]
+	ctr  *counters
+	mu   sync.RWMutex // guards closed and sends on q against close(q)
+	q    chan outEvent
+	done chan struct{}
+	shut bool
+}
+
+type publisherBox struct{ p Publisher }
+
+type outEvent struct {
+	key     string
+	payload any
+	flush   chan struct{} // non-nil: a Flush marker
+}
+
+func (e *events) start(n int, c *counters) {
+	e.ctr = c
+	e.q = make(chan outEvent, n)
+	e.done = make(chan struct{})
+	go e.drain()
+}
+
+func (e *events) drain() {
+	defer close(e.done)
+	for ev := range e.q {
+		if ev.flush != nil {
+			close(ev.flush)
+			continue
+		}
+		if b := e.pub.Load(); b != nil {
+			if err := b.p.Publish(ev.key, ev.payload); err != nil {
+				e.ctr.publishErrs.Add(1)
+			}
+		}
+	}
+}
+
+// SetPublisher sends later events to p (nil: stop publishing). Events
+// raised while no publisher is set are not queued.
+func (e *events) SetPublisher(p Publisher) {
+	if p == nil {
+		e.pub.Store(nil)
+		return
+	}
+	e.pub.Store(&publisherBox{p})
+}
+
+// emit queues an event without blocking.
+func (e *events) emit(key string, payload any) {
+	if e.pub.Load() == nil {
+		return
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.shut {
+		return
+	}
+	select {
+	case e.q <- outEvent{key: key, payload: payload}:
+	default:
+		e.ctr.dropped.Add(1)
+	}
+}
+
+// Flush waits until every event queued before it has been published.
+func (e *events) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	e.mu.RLock()
+	if e.shut {
+		e.mu.RUnlock()
+		return nil
+	}
+	select {
+	case e.q <- outEvent{flush: done}:
+		e.mu.RUnlock()
+	case <-ctx.Done():
+		e.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop delivers what is queued and ends the drain goroutine.
+func (e *events) stop() {
+	e.mu.Lock()
+	if !e.shut {
+		e.shut = true
+		close(e.q)
+	}
+	e.mu.Unlock()
+	<-e.done
+}
