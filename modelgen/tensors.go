@@ -15,6 +15,7 @@ const (
 	fillOnes                    // RMSNorm weights
 	fillEmbed                   // token embeddings, with the common direction for skewed routing
 	fillRouter                  // ffn_gate_inp: popularity bias plus token-dependent directions
+	fillOutput                  // output.weight: uniform, orthogonal to the common direction
 )
 
 // plan is one tensor of a generated model.
@@ -55,7 +56,7 @@ func (s Spec) tensors(t gguf.Type) []plan {
 	ps := []plan{
 		{name: "token_embd.weight", typ: t, dims: []uint64{n, v}, kind: fillEmbed, std: 1},
 		{name: "output_norm.weight", typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
-		{name: "output.weight", typ: t, dims: []uint64{n, v}, std: invSqrt(s.Embd)},
+		{name: "output.weight", typ: t, dims: []uint64{n, v}, kind: fillOutput, std: invSqrt(s.Embd)},
 	}
 	for l := 0; l < s.Layers; l++ {
 		b := func(x string) string { return fmt.Sprintf("blk.%d.%s.weight", l, x) }

@@ -291,9 +291,19 @@ func (g *generator) fill(j *slabJob, buf []float32) {
 		}
 	case fillUniform:
 		uniform(r, buf, p.std)
+	case fillOutput:
+		uniform(r, buf, p.std)
+		if g.skewed() {
+			// The common direction would otherwise add the same bias to the
+			// logits after every token, and greedy decoding would settle on
+			// the few tokens it favours.
+			for row := 0; row < j.n; row++ {
+				g.removeCommon(buf[row*p.rowLen() : (row+1)*p.rowLen()])
+			}
+		}
 	case fillEmbed:
 		uniform(r, buf, p.std)
-		if g.spec.RouterSkew > 0 && g.spec.Experts > 0 {
+		if g.skewed() {
 			// e_t = m·u + σ·z_t with m = σ·sqrt(n): the common direction
 			// carries half the embedding's energy.
 			m := p.std * float32(math.Sqrt(float64(g.spec.Embd)))
@@ -306,6 +316,21 @@ func (g *generator) fill(j *slabJob, buf []float32) {
 		}
 	case fillRouter:
 		g.router(r, p.layer, j.row, buf)
+	}
+}
+
+// skewed reports whether the model carries the common direction that
+// induces expert popularity.
+func (g *generator) skewed() bool { return g.spec.RouterSkew > 0 && g.spec.Experts > 0 }
+
+// removeCommon subtracts x's component along the common direction u.
+func (g *generator) removeCommon(x []float32) {
+	var dot float64
+	for i := range x {
+		dot += float64(x[i]) * float64(g.common[i])
+	}
+	for i := range x {
+		x[i] -= float32(dot) * g.common[i]
 	}
 }
 
@@ -338,14 +363,11 @@ func (g *generator) router(r *rand.Rand, layer, first int, buf []float32) {
 		e := first + row
 		x := buf[row*n : (row+1)*n]
 		uniform(r, x, float32(vlen)*invSqrt(n))
-		var dot float64
-		for i := range x {
-			dot += float64(x[i]) * float64(g.common[i])
-		}
+		g.removeCommon(x)
 		p := math.Pow(float64(g.rank[layer][e]+1), -g.spec.RouterSkew) / zsum
-		beta := tau * math.Log(p) / kappa
+		beta := float32(tau * math.Log(p) / kappa)
 		for i := range x {
-			x[i] += float32((beta - dot) * float64(g.common[i]))
+			x[i] += beta * g.common[i]
 		}
 	}
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/modelgen"
+)
+
+func init() {
+	register(command{
+		name:    "gen",
+		summary: "generate a GGUF model (and optionally a LoRA adapter) with seeded random weights",
+		run:     runGen,
+	})
+}
+
+func runGen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gen", stderr)
+	preset := fs.String("preset", "tiny-dense", "model shape: "+strings.Join(modelgen.PresetNames(), ", "))
+	typ := fs.String("type", "q8_0", "weight type: f32, f16, q8_0 or q4_0")
+	seed := fs.Uint64("seed", 1, "random seed; the same seed gives a byte-identical file")
+	out := fs.String("o", "", "output GGUF file (required)")
+	lora := fs.String("lora", "", "also write a matching LoRA adapter to this file")
+	rank := fs.Int("lora-rank", 8, "rank of the LoRA adapter")
+	quiet := fs.Bool("q", false, "no progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S -o FILE [-lora FILE -lora-rank R]")
+		fs.PrintDefaults()
+		return errUsage
+	}
+	spec, err := modelgen.Preset(*preset)
+	if err != nil {
+		return err
+	}
+	t, err := gguf.ParseType(*typ)
+	if err != nil {
+		return err
+	}
+	opts := modelgen.Options{Type: t, Seed: *seed}
+	if !*quiet {
+		opts.Progress = progress(stderr, *out)
+	}
+	start := time.Now()
+	if err := modelgen.Write(*out, spec, opts); err != nil {
+		return err
+	}
+	size, _ := modelgen.Size(spec, t)
+	fmt.Fprintf(stdout, "wrote %s: %s %s, %d params, %s in %.1fs\n", *out, spec.Name, t, spec.Params(), humanBytes(size), time.Since(start).Seconds())
+	if *lora != "" {
+		opts.Progress = nil
+		if err := modelgen.WriteLoRA(*lora, spec, opts, *rank); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s: LoRA rank %d on %s for %s\n", *lora, *rank, strings.Join(modelgen.LoRATargets, ", "), spec.Name)
+	}
+	return nil
+}
+
+// progress returns a callback printing a percentage line on stderr at most
+// every half second, and at the end.
+func progress(w io.Writer, name string) func(done, total int64) {
+	var last time.Time
+	start := time.Now()
+	return func(done, total int64) {
+		if done < total && time.Since(last) < 500*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		rate := float64(done) / max(time.Since(start).Seconds(), 1e-9) / 1e6
+		fmt.Fprintf(w, "\r%s: %5.1f%% of %s (%.0f MB/s)", name, 100*float64(done)/float64(max(total, 1)), humanBytes(total), rate)
+		if done >= total {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

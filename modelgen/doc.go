@@ -1,0 +1,94 @@
+// Package modelgen writes GGUF models with seeded random weights that
+// llama.cpp loads as architecture "llama": small dense and MoE models for
+// tests, and realistically shaped ones for benchmarks and paging studies.
+//
+// # Presets
+//
+//	tiny-dense   n_embd 128, 4 layers, n_ff 256, 4 heads / 2 KV heads     0.66 M params
+//	tiny-moe     as tiny-dense, 8 experts of n_ff 128, 2 used, skew 1.0   1.84 M params
+//	bench-dense  Llama 3.2 1B shape: n_embd 2048, 16 layers, n_ff 8192,
+//	             32 heads / 8 KV heads                                     0.97 B params
+//	bench-moe    n_embd 2048, 16 layers, 64 experts of n_ff 896, 4 used,
+//	             skew 1.1; 5.85 MiB per expert at Q8_0, ~6.2 GB in all     5.8 B params
+//
+// Matrices (token_embd and output included) take Options.Type: F32, F16,
+// Q8_0 or Q4_0, encoded by package gguf exactly as ggml's reference
+// quantizers would. Norm weights (all 1) and MoE routers stay F32.
+//
+// # Vocabulary
+//
+// A byte-level SentencePiece ("llama") vocabulary of 260 tokens: <unk> (0,
+// UNKNOWN), <s> (1, CONTROL), </s> (2, CONTROL), the 256 byte tokens
+// "<0x00>".."<0xFF>" (3..258, BYTE) and "▁" (259, NORMAL).
+// add_space_prefix is false. llama.cpp's SPM tokenizer has no merges to
+// apply, so every byte becomes its byte token, except that it first rewrites
+// spaces to "▁", which maps to token 259 and detokenizes back to a space:
+// text round-trips exactly (a literal "▁" in the input comes back as a
+// space). llama.cpp logs "special_eos_id is not in special_eog_ids" on load,
+// as it does for Llama 2; it then adds </s> as end of generation itself.
+//
+// # Weights
+//
+// Every tensor is cut into slabs of whole rows (about 1 M values); each slab
+// is drawn from its own PCG stream seeded by (seed, tensor name, slab index),
+// so slabs are drawn in parallel and the same spec, type and seed give a
+// byte-identical file whatever the number of workers. Values are zero-mean
+// uniform (cheaper to draw than normal; random weights need no particular
+// shape) with std 1/sqrt(fan_in) for Q, K, V, gate and up projections and the
+// output head, and 0.2/sqrt(fan_in) for attn_output and ffn_down, the
+// matrices that write into the residual stream. Token embeddings have std 1.
+// The residual stream thus stays dominated by the token embedding through all
+// layers: activations stay near unit RMS (no NaN, no blow-up), and greedy
+// decoding produces varied tokens (it falls into cycles of a few to tens of
+// tokens, as a random model does).
+//
+// # Router design (bench-moe, tiny-moe)
+//
+// With routers drawn at random every expert is equally likely and every
+// paging policy looks alike. Real MoE routing traces show a few hot experts
+// per layer and a token tending to the same experts each time it occurs. The
+// router weights induce both:
+//
+//  1. A common direction. A unit vector u (drawn from the seed) is added to
+//     every token embedding: e_t = m·u + σ·z_t with z_t the token's own
+//     random part and m = σ·sqrt(n_embd), so u carries half the embedding's
+//     energy. After RMSNorm the FFN input x of every token has x·u ≈ κ =
+//     sqrt(n_embd/2), nearly the same for all tokens. The output head is
+//     drawn orthogonal to u, so this shared part does not bias the logits.
+//
+//  2. Per-expert popularity along u. Row e of blk.L.ffn_gate_inp is
+//     β_e·u + v_e. β_e = τ·ln(p_e)/κ, where p_e is a Zipf law
+//     p ∝ rank^-s (s = Spec.RouterSkew: 1.0 for tiny-moe, 1.1 for bench-moe)
+//     over a random permutation of the experts drawn per layer, so each
+//     layer has its own hot set. The shared part of every token's router
+//     logits is therefore τ·ln(p_e).
+//
+//  3. Token-dependent directions. v_e is a random vector orthogonal to u of
+//     norm 2·√2, so x·v_e is, across tokens, roughly N(0, 2²) and
+//     independent between experts, but fixed for a given token. With τ =
+//     2/1.28 this noise has the spread of a Gumbel variable of scale τ, and
+//     by the Gumbel-max argument top-1 choice follows p_e; top-k is flatter.
+//
+// The result: which experts a token uses is a deterministic function of the
+// token (and, weakly, of its context through attention), so a token that
+// recurs — as tokens do in text, with their own Zipf frequencies — reuses
+// its experts (temporal locality), while over all tokens a few experts per
+// layer take most of the traffic (skew). Measured in Go on tiny-moe, layer
+// 0, over the 256 byte tokens with top-2 of 8 (TestRouterSkew, seed 3):
+// expert counts 150 101 73 52 43 36 31 28 against a uniform 64 each, in the
+// designed order. Later layers see the popularity slightly flattened, as the
+// layers' own outputs dilute the common direction.
+//
+// ExpertPopularity returns the designed shares, for comparing with a routing
+// trace.
+//
+// # LoRA
+//
+// WriteLoRA writes an adapter (general.type "adapter", adapter.type "lora",
+// adapter.lora.alpha = rank) with blk.N.attn_q.weight.lora_a/lora_b and
+// blk.N.attn_v.weight.lora_a/lora_b, shaped as llama-adapter.cpp requires
+// (lora_a [n_in, r], lora_b [r, n_out] in ggml order), both non-zero.
+//
+// Files are written atomically: to a temporary file in the target directory,
+// synced and renamed, so an interrupted run never leaves a partial model.
+package modelgen
