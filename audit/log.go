@@ -1,0 +1,356 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// SyncPolicy says when a Log calls fsync.
+type SyncPolicy int
+
+const (
+	// SyncEveryEntry fsyncs before Append returns: an acknowledged entry
+	// survives power loss. This is the default.
+	SyncEveryEntry SyncPolicy = iota
+	// SyncBatched fsyncs after BatchEntries unsynced entries, or
+	// BatchInterval after the first of them, whichever comes first. Up to
+	// that bound of acknowledged entries can be lost on power loss (not on
+	// a process crash: they are already in the kernel).
+	SyncBatched
+	// SyncNone never fsyncs before Close. For tests and benchmarks.
+	SyncNone
+)
+
+// Options configure Open. The zero value fsyncs every entry and writes no
+// checkpoints.
+type Options struct {
+	Sync          SyncPolicy
+	BatchEntries  int           // SyncBatched: default 64
+	BatchInterval time.Duration // SyncBatched: default 50ms
+
+	// Signer, if set, signs a Checkpoint every CheckpointEvery entries
+	// (default 1024) and on Close, appending it to CheckpointPath(path).
+	// On Open, the existing checkpoints are verified against the log with
+	// Signer's public key, so a log truncated behind them does not open.
+	Signer          ed25519.PrivateKey
+	CheckpointEvery uint64
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// logFile is the part of *os.File a Log uses; tests substitute failures.
+type logFile interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// Log is an append-only, hash-chained audit log in a JSON Lines file. It is
+// safe for concurrent use: appends are serialized, and every goroutine's
+// entries land in one chain.
+type Log struct {
+	path string
+	opts Options
+
+	mu       sync.Mutex // guards everything below
+	f        logFile
+	unlock   func() error
+	cpf      logFile // checkpoint file, nil without a Signer
+	seq      uint64
+	last     Hash
+	lastTS   int64
+	size     int64 // bytes of complete entries in the file
+	unsynced int
+	armed    bool // a batch timer is pending
+	lastCP   Checkpoint
+	buf      []byte // line buffer, reused
+	hashBuf  []byte
+	err      error // set when the log is broken or closed
+}
+
+// Open opens the log at path, creating it if needed, and verifies it
+// before resuming the chain. A torn last line is reported as a
+// *TornTailError (call Repair, then Open again); any other problem as the
+// error Verify would return. The file is locked against other writers.
+func Open(path string, opts *Options) (*Log, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BatchEntries <= 0 {
+		o.BatchEntries = 64
+	}
+	if o.BatchInterval <= 0 {
+		o.BatchInterval = 50 * time.Millisecond
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = 1024
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Signer != nil && len(o.Signer) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("audit: signer key is %d bytes, want %d", len(o.Signer), ed25519.PrivateKeySize)
+	}
+
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l := &Log{path: path, opts: o, f: f, unlock: unlock}
+	fail := func(err error) (*Log, error) {
+		unlock()
+		f.Close()
+		if l.cpf != nil {
+			l.cpf.Close()
+		}
+		return nil, err
+	}
+
+	var vopts VerifyOptions
+	if o.Signer != nil {
+		cps, err := ReadCheckpoints(CheckpointPath(path))
+		if err != nil {
+			return fail(err)
+		}
+		vopts = VerifyOptions{PublicKey: o.Signer.Public().(ed25519.PublicKey), Checkpoints: cps}
+		if len(cps) > 0 {
+			l.lastCP = cps[len(cps)-1]
+		}
+	}
+	sum, err := verifyReader(io.NewSectionReader(f, 0, 1<<62), vopts)
+	if err != nil {
+		return fail(err)
+	}
+	l.seq, l.last, l.lastTS, l.size = sum.LastSeq, sum.LastHash, sum.LastTimestampMs, sum.Bytes
+	if o.Signer != nil {
+		cpf, err := os.OpenFile(CheckpointPath(path), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fail(err)
+		}
+		l.cpf = cpf
+	}
+	return l, nil
+}
+
+// Path returns the log's file name.
+func (l *Log) Path() string { return l.path }
+
+// Head returns the seq and chain hash of the last entry (0 and GenesisHash
+// for an empty log).
+func (l *Log) Head() (uint64, Hash) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.last
+}
+
+// LastCheckpoint returns the newest signed checkpoint, if any. Copy it
+// somewhere the log's writer cannot reach to detect truncation later.
+func (l *Log) LastCheckpoint() (Checkpoint, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastCP, l.lastCP.Signature != nil
+}
+
+// Append adds an entry of kind with payload and returns it. A
+// json.RawMessage or []byte payload must be valid JSON and is stored
+// compacted; anything else is encoded with encoding/json. The timestamp is
+// the clock's, but never earlier than the previous entry's.
+//
+// Append is atomic: the line goes to the file in one write, and if that
+// write (or, under SyncEveryEntry, the fsync) fails, the file is truncated
+// back and the chain does not advance. If even that fails, the log is
+// broken and refuses further appends with ErrBroken.
+func (l *Log) Append(kind Kind, payload any) (Entry, error) {
+	if !kind.Known() {
+		return Entry{}, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
+	}
+	p, err := encodePayload(payload)
+	if err != nil {
+		return Entry{}, err
+	}
+	ts := l.opts.Now().UnixMilli()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return Entry{}, l.err
+	}
+	e := Entry{Seq: l.seq + 1, TimestampMs: max(ts, l.lastTS), Kind: kind, Payload: p, PrevChainHash: l.last}
+	l.hashBuf = appendHashInput(l.hashBuf[:0], e.Seq, e.TimestampMs, e.Kind, e.Payload, e.PrevChainHash)
+	e.ChainHash = sha256Sum(l.hashBuf)
+	l.buf = append(appendLine(l.buf[:0], &e), '\n')
+
+	if _, err := l.f.Write(l.buf); err != nil {
+		return Entry{}, l.rollback("write", err)
+	}
+	if l.opts.Sync == SyncEveryEntry {
+		if err := l.f.Sync(); err != nil {
+			return Entry{}, l.rollback("fsync", err)
+		}
+	}
+	l.seq, l.last, l.lastTS = e.Seq, e.ChainHash, e.TimestampMs
+	l.size += int64(len(l.buf))
+
+	if l.opts.Sync == SyncBatched {
+		l.unsynced++
+		if l.unsynced >= l.opts.BatchEntries {
+			if err := l.syncLocked(); err != nil {
+				return e, err
+			}
+		} else if !l.armed {
+			l.armed = true
+			time.AfterFunc(l.opts.BatchInterval, l.timerSync)
+		}
+	}
+	if l.cpf != nil && e.Seq%l.opts.CheckpointEvery == 0 {
+		if _, err := l.checkpointLocked(); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// rollback truncates a failed append away. Caller holds l.mu.
+func (l *Log) rollback(op string, err error) error {
+	if terr := l.f.Truncate(l.size); terr != nil {
+		l.err = &WriteError{Op: op, Err: errors.Join(err, terr), Broken: true}
+		return l.err
+	}
+	if op == "fsync" {
+		// After a failed fsync the kernel may have dropped dirty pages of
+		// earlier entries too; trust nothing until the file is reopened
+		// and verified.
+		l.err = &WriteError{Op: op, Err: err, Broken: true}
+		return l.err
+	}
+	return &WriteError{Op: op, Err: err}
+}
+
+// Sync flushes unsynced entries to stable storage.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	return l.syncLocked()
+}
+
+// syncLocked fsyncs. Caller holds l.mu.
+func (l *Log) syncLocked() error {
+	if err := l.f.Sync(); err != nil {
+		l.err = &WriteError{Op: "fsync", Err: err, Broken: true}
+		return l.err
+	}
+	l.unsynced = 0
+	return nil
+}
+
+func (l *Log) timerSync() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.armed = false
+	if l.err == nil && l.unsynced > 0 {
+		l.syncLocked() // a failure breaks the log; the next Append reports it
+	}
+}
+
+// WriteCheckpoint signs the current head now, after making the log durable.
+// It needs Options.Signer.
+func (l *Log) WriteCheckpoint() (Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return Checkpoint{}, l.err
+	}
+	if l.cpf == nil {
+		return Checkpoint{}, errors.New("audit: WriteCheckpoint needs Options.Signer")
+	}
+	return l.checkpointLocked()
+}
+
+// checkpointLocked fsyncs the log, then signs the head and appends the
+// checkpoint to the checkpoint file: a checkpoint never names an entry
+// that could still be lost. Caller holds l.mu.
+func (l *Log) checkpointLocked() (Checkpoint, error) {
+	if l.seq == 0 || l.lastCP.Seq == l.seq && l.lastCP.Signature != nil {
+		return l.lastCP, nil
+	}
+	if err := l.syncLocked(); err != nil {
+		return Checkpoint{}, err
+	}
+	cp := SignCheckpoint(l.opts.Signer, l.seq, l.last)
+	line, err := json.Marshal(cp)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if _, err := l.cpf.Write(append(line, '\n')); err != nil {
+		return Checkpoint{}, &WriteError{Op: "checkpoint", Err: err}
+	}
+	if err := l.cpf.Sync(); err != nil {
+		return Checkpoint{}, &WriteError{Op: "checkpoint", Err: err}
+	}
+	l.lastCP = cp
+	return cp, nil
+}
+
+// Close writes a final checkpoint (with a Signer), fsyncs and closes the
+// file. It is idempotent.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errors.Is(l.err, ErrClosed) {
+		return nil
+	}
+	var errs []error
+	if l.err == nil {
+		if l.cpf != nil {
+			_, err := l.checkpointLocked()
+			errs = append(errs, err)
+		}
+		errs = append(errs, l.f.Sync())
+	}
+	if l.cpf != nil {
+		errs = append(errs, l.cpf.Close())
+	}
+	errs = append(errs, l.unlock(), l.f.Close())
+	l.err = ErrClosed
+	return errors.Join(errs...)
+}
+
+// encodePayload returns payload as compact JSON.
+func encodePayload(payload any) ([]byte, error) {
+	var raw []byte
+	switch p := payload.(type) {
+	case json.RawMessage:
+		raw = p
+	case []byte:
+		raw = p
+	default:
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	return buf.Bytes(), nil
+}

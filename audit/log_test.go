@@ -1,0 +1,344 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestOpenResumesChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	l := mustOpen(t, path, &Options{Now: fixedClock(1000, 1)})
+	e1, err := l.Append(KindAccessDenied, map[string]string{"who": "engine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e1.Seq != 1 || e1.PrevChainHash != GenesisHash {
+		t.Errorf("first entry: got seq %d prev %s, want 1 and genesis", e1.Seq, e1.PrevChainHash)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: got %v, want nil", err)
+	}
+	if _, err := l.Append(KindRefusal, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close: got %v, want ErrClosed", err)
+	}
+
+	l2 := mustOpen(t, path, &Options{Now: fixedClock(2000, 1)})
+	if seq, h := l2.Head(); seq != 1 || h != e1.ChainHash {
+		t.Errorf("Head after reopen: got %d %s, want 1 %s", seq, h, e1.ChainHash)
+	}
+	e2, err := l2.Append(KindRefusal, json.RawMessage(`{"a": [1, 2]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.Seq != 2 || e2.PrevChainHash != e1.ChainHash || string(e2.Payload) != `{"a":[1,2]}` {
+		t.Errorf("second entry: got %+v, want seq 2 chained to the first with compact payload", e2)
+	}
+	l2.Close()
+	if sum, err := Verify(path); err != nil || sum.Entries != 2 || sum.LastHash != e2.ChainHash {
+		t.Errorf("Verify: got %+v, %v, want 2 entries ending %s", sum, err, e2.ChainHash)
+	}
+}
+
+func TestAppendRejectsBadInput(t *testing.T) {
+	l := mustOpen(t, filepath.Join(t.TempDir(), "a.log"), &Options{Sync: SyncNone})
+	tests := []struct {
+		name    string
+		kind    Kind
+		payload any
+		want    error
+	}{
+		{"unknown kind", "made-up", nil, ErrUnknownKind},
+		{"camel kind", "accessDenied", nil, ErrUnknownKind},
+		{"invalid raw json", KindRefusal, json.RawMessage(`{"a":`), ErrInvalidPayload},
+		{"invalid bytes", KindRefusal, []byte(`nope`), ErrInvalidPayload},
+		{"unencodable", KindRefusal, func() {}, ErrInvalidPayload},
+	}
+	for _, tt := range tests {
+		if _, err := l.Append(tt.kind, tt.payload); !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if seq, _ := l.Head(); seq != 0 {
+		t.Errorf("got seq %d after rejected appends, want 0", seq)
+	}
+}
+
+func TestClockGoingBackIsClamped(t *testing.T) {
+	times := []int64{500, 400, 600}
+	i := 0
+	path := filepath.Join(t.TempDir(), "a.log")
+	l := mustOpen(t, path, &Options{Sync: SyncNone, Now: func() time.Time { i++; return time.UnixMilli(times[i-1]) }})
+	var got []int64
+	for range times {
+		e, err := l.Append(KindRefusal, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.TimestampMs)
+	}
+	if got[0] != 500 || got[1] != 500 || got[2] != 600 {
+		t.Errorf("got timestamps %v, want [500 500 600]", got)
+	}
+	l.Close()
+	if _, err := Verify(path); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}
+
+func TestSecondWriterIsLockedOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	mustOpen(t, path, nil)
+	if _, err := Open(path, nil); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: got %v, want ErrLocked", err)
+	}
+	if _, err := Repair(path); !errors.Is(err, ErrLocked) {
+		t.Errorf("Repair under a live Log: got %v, want ErrLocked", err)
+	}
+}
+
+// faultyFile fails on demand.
+type faultyFile struct {
+	logFile
+	writePartial int // with failWrite: bytes written before failing
+	failWrite    bool
+	failSync     bool
+	failTruncate bool
+	syncs        int
+}
+
+var errInjected = errors.New("injected failure")
+
+func (f *faultyFile) Write(p []byte) (int, error) {
+	if f.failWrite {
+		n, _ := f.logFile.Write(p[:f.writePartial])
+		return n, errInjected
+	}
+	return f.logFile.Write(p)
+}
+
+func (f *faultyFile) Sync() error {
+	f.syncs++
+	if f.failSync {
+		return errInjected
+	}
+	return f.logFile.Sync()
+}
+
+func (f *faultyFile) Truncate(n int64) error {
+	if f.failTruncate {
+		return errInjected
+	}
+	return f.logFile.Truncate(n)
+}
+
+func TestAppendIsAtomic(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      faultyFile
+		wantBroken bool
+	}{
+		{"write fails at once", faultyFile{failWrite: true}, false},
+		{"partial write", faultyFile{failWrite: true, writePartial: 37}, false},
+		{"fsync fails", faultyFile{failSync: true}, true},
+		{"partial write, truncate fails", faultyFile{failWrite: true, writePartial: 10, failTruncate: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.log")
+			l := mustOpen(t, path, nil)
+			if _, err := l.Append(KindAccessDenied, 1); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			seq, head := l.Head()
+			ff := tt.fault
+			ff.logFile = l.f
+			l.f = &ff
+
+			_, err := l.Append(KindAccessDenied, 2)
+			var we *WriteError
+			if !errors.As(err, &we) || !errors.Is(err, errInjected) || we.Broken != tt.wantBroken {
+				t.Fatalf("got %v, want a *WriteError wrapping the failure with Broken=%v", err, tt.wantBroken)
+			}
+			if s, h := l.Head(); s != seq || h != head {
+				t.Errorf("chain advanced to %d %s, want %d %s", s, h, seq, head)
+			}
+			after, _ := os.ReadFile(path)
+			if !tt.fault.failTruncate && !bytes.Equal(after, before) {
+				t.Errorf("file changed:\n%s\nwant\n%s", after, before)
+			}
+
+			ff.failWrite, ff.failSync, ff.failTruncate = false, false, false
+			_, err = l.Append(KindAccessDenied, 3)
+			if tt.wantBroken {
+				if !errors.Is(err, errInjected) {
+					t.Errorf("Append on a broken log: got %v, want the original failure", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Append after recovery: %v", err)
+			}
+			l.Close()
+			if sum, err := Verify(path); err != nil || sum.Entries != 2 {
+				t.Errorf("Verify: got %d entries, %v, want 2, nil", sum.Entries, err)
+			}
+		})
+	}
+}
+
+func TestSyncPolicies(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      Options
+		appends   int
+		wantSyncs int
+	}{
+		{"every entry", Options{Sync: SyncEveryEntry}, 10, 10},
+		{"batched by count", Options{Sync: SyncBatched, BatchEntries: 4, BatchInterval: time.Hour}, 10, 2},
+		{"none", Options{Sync: SyncNone}, 10, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := mustOpen(t, filepath.Join(t.TempDir(), "a.log"), &tt.opts)
+			ff := &faultyFile{logFile: l.f}
+			l.f = ff
+			for range tt.appends {
+				if _, err := l.Append(KindRefusal, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ff.syncs != tt.wantSyncs {
+				t.Errorf("got %d fsyncs for %d appends, want %d", ff.syncs, tt.appends, tt.wantSyncs)
+			}
+		})
+	}
+}
+
+// The batch interval bounds how long an entry stays unsynced. The test
+// waits for the sync to happen rather than timing it.
+func TestBatchIntervalSyncs(t *testing.T) {
+	l := mustOpen(t, filepath.Join(t.TempDir(), "a.log"), &Options{Sync: SyncBatched, BatchEntries: 1000, BatchInterval: time.Millisecond})
+	if _, err := l.Append(KindRefusal, nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l.mu.Lock()
+		n, armed := l.unsynced, l.armed
+		l.mu.Unlock()
+		if n == 0 && !armed {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestTornTailOpenAndRepair(t *testing.T) {
+	es := chain(4, steady)
+	full := encode(es)
+	tests := []struct {
+		name          string
+		data          []byte
+		wantEntries   int
+		wantCompleted bool
+	}{
+		{"cut mid-line", full[:len(full)-50], 3, false},
+		{"only the newline missing", full[:len(full)-1], 4, true},
+		{"one byte of a line", append(encode(es[:3]), '{'), 3, false},
+		{"zeros after a crash", append(encode(es[:3]), make([]byte, 4096)...), 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.data)
+			if _, err := Open(path, nil); !errors.Is(err, ErrTornTail) {
+				t.Fatalf("Open: got %v, want ErrTornTail", err)
+			}
+			res, err := Repair(path)
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			if res.Summary.Entries != tt.wantEntries || res.Completed != tt.wantCompleted {
+				t.Errorf("Repair: got %+v, want %d entries, completed=%v", res, tt.wantEntries, tt.wantCompleted)
+			}
+			got, _ := os.ReadFile(path)
+			if want := encode(es[:tt.wantEntries]); !bytes.Equal(got, want) {
+				t.Errorf("after Repair the file is\n%q\nwant\n%q", got, want)
+			}
+			l := mustOpen(t, path, nil)
+			if e, err := l.Append(KindRefusal, nil); err != nil || e.Seq != uint64(tt.wantEntries+1) {
+				t.Errorf("Append after repair: got seq %d, %v, want %d", e.Seq, err, tt.wantEntries+1)
+			}
+		})
+	}
+}
+
+func TestRepairLeavesOtherDamageAlone(t *testing.T) {
+	es := chain(3, steady)
+	es[1].Payload = []byte(`{"tampered":1}`)
+	data := append(encode(es), `{"seq":4,"tim`...)
+	path := writeFile(t, data)
+	if _, err := Repair(path); !errors.Is(err, ErrChainBroken) {
+		t.Errorf("Repair: got %v, want ErrChainBroken", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Error("Repair changed a log it could not repair")
+	}
+	clean := writeFile(t, encode(chain(2, steady)))
+	if res, err := Repair(clean); err != nil || res.RemovedBytes != 0 || res.Summary.Entries != 2 {
+		t.Errorf("Repair of a clean log: got %+v, %v, want no change", res, err)
+	}
+}
+
+func TestConcurrentAppends(t *testing.T) {
+	const goroutines, each = 8, 200
+	path := filepath.Join(t.TempDir(), "a.log")
+	l := mustOpen(t, path, &Options{Sync: SyncBatched, BatchEntries: 32})
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := l.Append(KindAccessDenied, map[string]int{"g": g, "i": i}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Verify(path)
+	if err != nil || sum.Entries != goroutines*each {
+		t.Fatalf("Verify: got %d entries, %v, want %d, nil", sum.Entries, err, goroutines*each)
+	}
+	// Every (g, i) is there once.
+	data, _ := os.ReadFile(path)
+	seen := map[[2]int]int{}
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var e struct {
+			Payload struct{ G, I int } `json:"payload"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		seen[[2]int{e.Payload.G, e.Payload.I}]++
+	}
+	if len(seen) != goroutines*each {
+		t.Errorf("got %d distinct entries, want %d", len(seen), goroutines*each)
+	}
+}
