@@ -1,0 +1,105 @@
+package gguf
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// FuzzRead checks that Read never panics, that every error is a
+// *FormatError, and that a file it accepts is consistent: tensors inside
+// the file, aligned, in order, and ExpertRanges inside their tensors.
+func FuzzRead(f *testing.F) {
+	f.Add(sampleFile(f))
+	f.Add(minimal(0, 0))
+	f.Add(minimal(1, 1, kvBytes("general.alignment", 4, u32le(64)), tensorBytes("t", []uint64{8}, 0, 0), make([]byte, 64)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Read(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("got %T %v, want *FormatError", err, err)
+			}
+			if fe.Offset < 0 || fe.Offset > int64(len(data)) {
+				t.Fatalf("error offset %d outside the file of %d bytes", fe.Offset, len(data))
+			}
+			return
+		}
+		prevEnd := file.DataOffset
+		for _, ti := range file.Tensors {
+			if ti.Offset < prevEnd || ti.Offset%file.Alignment != 0 || ti.Offset+ti.Size > uint64(len(data)) {
+				t.Fatalf("tensor %s at [%d, +%d): not aligned, in order and inside %d bytes", ti.Name, ti.Offset, ti.Size, len(data))
+			}
+			prevEnd = ti.Offset + ti.Size
+		}
+		for l := 0; l < min(file.BlockCount(), 4); l++ {
+			for e := 0; e < min(file.ExpertCount(), 4); e++ {
+				rs, err := file.ExpertRanges(l, e)
+				if err != nil {
+					continue
+				}
+				for _, r := range rs {
+					if r.End() > uint64(len(data)) {
+						t.Fatalf("expert range %v past the end (%d)", r, len(data))
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzRoundTrip writes a file with fuzzed metadata and tensor shapes and
+// checks Read gives back what was written.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("general.name", "x", uint64(32), uint64(2), uint8(8))
+	f.Add("", "", uint64(0), uint64(0), uint8(0))
+	f.Fuzz(func(t *testing.T, key, val string, ne0, ne1 uint64, typ uint8) {
+		w := &Writer{}
+		if err := w.SetKV(key, val); err != nil {
+			t.Fatal(err)
+		}
+		ne0, ne1 = ne0%512, ne1%8
+		if err := w.AddTensor("t", Type(typ), ne0, ne1); err != nil {
+			return // invalid type or partial block: refused, as it should be
+		}
+		var buf bytes.Buffer
+		if _, err := w.Write(&buf, fillData); err != nil {
+			t.Fatal(err)
+		}
+		file, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatalf("reading what Writer wrote: %v", err)
+		}
+		if got, _ := file.String(key); got != val {
+			t.Errorf("value: got %q, want %q", got, val)
+		}
+		ti, _ := file.Tensor("t")
+		if ti.Type != Type(typ) || ti.Dims[0] != ne0 || ti.Dims[1] != ne1 {
+			t.Errorf("tensor: got %v, want %v [%d %d]", ti, Type(typ), ne0, ne1)
+		}
+	})
+}
+
+// FuzzQuant checks encoders never panic and decode within the format's
+// error bound.
+func FuzzQuant(f *testing.F) {
+	f.Add([]byte{0, 0, 128, 63, 0, 0, 0, 192})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		x, _ := Decode(nil, TypeF32, raw[:len(raw)/4*4])
+		for len(x)%32 != 0 {
+			x = append(x, 0)
+		}
+		for _, typ := range []Type{TypeF16, TypeQ8_0, TypeQ4_0} {
+			b, err := Encode(nil, typ, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := typ.RowBytes(uint64(len(x))); uint64(len(b)) != want {
+				t.Fatalf("%v: %d bytes, want %d", typ, len(b), want)
+			}
+			if _, err := Decode(nil, typ, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
