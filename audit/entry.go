@@ -131,7 +131,7 @@ func parseLine(line []byte, e *Entry) (reason string) {
 	if !validKindSyntax(rest[:end]) {
 		return "kind is not kebab-case"
 	}
-	e.Kind = Kind(rest[:end])
+	e.Kind = internKind(rest[:end])
 	if rest, ok = cutPrefix(rest[end:], linePayload); !ok {
 		return `"payload" does not follow kind`
 	}
@@ -159,6 +159,22 @@ func parseLine(line []byte, e *Entry) (reason string) {
 		return `line does not end with "}`
 	}
 	return ""
+}
+
+// internKind returns the constant for a known kind, so that reading a log
+// does not allocate a string per entry.
+func internKind(b []byte) Kind {
+	switch string(b) {
+	case string(KindAccessDenied):
+		return KindAccessDenied
+	case string(KindRefusal):
+		return KindRefusal
+	case string(KindGovernorOverride):
+		return KindGovernorOverride
+	case string(KindFederationPolicyDrift):
+		return KindFederationPolicyDrift
+	}
+	return Kind(b)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

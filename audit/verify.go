@@ -115,7 +115,7 @@ type scanner struct {
 // seqs (cps sorted by seq). On error the Summary covers the entries before
 // the bad line.
 func (sc *scanner) scan(r io.Reader, cps []Checkpoint) (Summary, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	sum := Summary{LastHash: GenesisHash}
 	var e Entry
 	for lineNo := 1; ; lineNo++ {
