@@ -174,7 +174,11 @@ func (l *Log) LastCheckpoint() (Checkpoint, bool) {
 // Append is atomic: the line goes to the file in one write, and if that
 // write (or, under SyncEveryEntry, the fsync) fails, the file is truncated
 // back and the chain does not advance. If even that fails, the log is
-// broken and refuses further appends with ErrBroken.
+// broken and refuses further appends with ErrBroken. Under SyncBatched the
+// fsync that a full batch triggers covers earlier entries too; if it fails,
+// the entry is written but the log is broken, and Append returns the entry
+// with the error. The same holds when a checkpoint due after the entry
+// cannot be written.
 func (l *Log) Append(kind Kind, payload any) (Entry, error) {
 	if !kind.Known() {
 		return Entry{}, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
