@@ -431,8 +431,11 @@ func (c *cursor) u64(field string) (uint64, error) {
 
 func (c *cursor) str(field string) (string, error) {
 	off := c.off
-	n, err := c.u64(field + ".len")
+	n, err := c.u64(field)
 	if err != nil {
+		if fe, ok := err.(*FormatError); ok {
+			fe.Field += ".len" // built here, not per call: strings are many
+		}
 		return "", err
 	}
 	if n > uint64(c.size-c.off) {
@@ -526,7 +529,15 @@ func (c *cursor) array(field string) (any, error) {
 	if vt == ValueString {
 		out := make([]string, n)
 		for i := range out {
-			if out[i], err = c.str(fmt.Sprintf("%s[%d]", field, i)); err != nil {
+			// The element's field name is only built on error: arrays
+			// such as a vocabulary hold hundreds of thousands of strings.
+			start := c.off
+			if out[i], err = c.str(field); err != nil {
+				var fe *FormatError
+				if errors.As(err, &fe) {
+					fe.Field = fmt.Sprintf("%s[%d]%s", field, i, strings.TrimPrefix(fe.Field, field))
+					fe.Offset = max(fe.Offset, start)
+				}
 				return nil, err
 			}
 		}
