@@ -6,8 +6,10 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/cgo"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -44,6 +46,15 @@ type ContextParams struct {
 	// of NSeqMax sequences has its own stream, and KeepSeq/RemoveSeq act
 	// within the stream of the sequence named.
 	KVUnified bool
+	// AdapterSwaps must be set on a context whose LoRA adapters will be
+	// set, removed or rescaled after its first Decode. llama.cpp at the
+	// pinned commit reuses the previous compute graph even when the
+	// adapter set changed (its reuse check compares the adapter map's
+	// address, not its contents), so the old adapters would silently stay
+	// in effect. With AdapterSwaps the context is created with graph reuse
+	// off (LLAMA_GRAPH_REUSE_DISABLE), which costs a graph rebuild per
+	// decode; without it such a change returns ErrAdapterSwap.
+	AdapterSwaps bool
 	// NoPerf turns off llama.cpp's timing counters.
 	NoPerf bool
 }
@@ -61,7 +72,33 @@ type Context struct {
 	obsH  cgo.Handle
 	cobs  *C.strata_observer
 
-	lastBatch int // tokens in the last decoded batch (bounds Logits)
+	lastBatch    int  // tokens in the last decoded batch (bounds Logits)
+	decoded      bool // a graph exists that llama.cpp may reuse
+	adapterSwaps bool // graph reuse is off, adapters may change any time
+}
+
+// envMu serialises the setenv/getenv dance around context creation.
+var envMu sync.Mutex
+
+// initContext calls llama_init_from_model, with graph reuse disabled when
+// asked. llama.cpp reads LLAMA_GRAPH_REUSE_DISABLE only in the context
+// constructor, so the variable is set for that call alone.
+func initContext(m *Model, cp C.struct_llama_context_params, noReuse bool) *C.struct_llama_context {
+	if !noReuse {
+		return C.llama_init_from_model(m.c, cp)
+	}
+	envMu.Lock()
+	defer envMu.Unlock()
+	const key = "LLAMA_GRAPH_REUSE_DISABLE"
+	old, had := os.LookupEnv(key)
+	os.Setenv(key, "1")
+	c := C.llama_init_from_model(m.c, cp)
+	if had {
+		os.Setenv(key, old)
+	} else {
+		os.Unsetenv(key)
+	}
+	return c
 }
 
 // NewContext creates a context for m.
@@ -130,7 +167,8 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	}
 
 	logSink.takeLastError()
-	ctx.c = C.llama_init_from_model(m.c, cp)
+	ctx.c = initContext(m, cp, p.AdapterSwaps)
+	ctx.adapterSwaps = p.AdapterSwaps
 	if ctx.c == nil {
 		ctx.freeObserver()
 		C.free(unsafe.Pointer(ctx.abort))
@@ -203,6 +241,7 @@ func (c *Context) Decode(b *Batch) error {
 		return decodeError(int(rc))
 	}
 	c.lastBatch = int(b.c.n_tokens)
+	c.decoded = true
 	return nil
 }
 

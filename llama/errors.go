@@ -42,6 +42,11 @@ var (
 	// buffer type that no registered backend device provides.
 	ErrUnknownBufferType = errors.New("llama: unknown buffer type")
 
+	// ErrAdapterSwap is returned when adapters are changed on a context
+	// that has decoded and was not created with ContextParams.AdapterSwaps:
+	// llama.cpp would keep using its cached graph with the old adapters.
+	ErrAdapterSwap = errors.New("llama: adapter change after the first decode needs ContextParams.AdapterSwaps")
+
 	// ErrAdapterNotSet is returned when Context.RemoveAdapter is called for
 	// an adapter that is not applied to the context.
 	ErrAdapterNotSet = errors.New("llama: adapter is not set on this context")

@@ -34,9 +34,12 @@ type sink struct {
 
 	mu      sync.Mutex
 	buf     strings.Builder
-	level   int    // level of the line in buf
-	lastErr string // last complete error line
+	level   int      // level of the line in buf
+	errs    []string // error lines since the last takeErrors, bounded
 }
+
+// maxErrs bounds the error lines kept between two takeErrors calls.
+const maxErrs = 16
 
 // SetLogger routes llama.cpp's and ggml's log output to l. A nil l restores
 // the default, slog.Default(). llama.cpp's INFO lines (model load details)
@@ -59,7 +62,7 @@ func (s *sink) write(level int, text string) {
 		line, lvl = strings.TrimRight(s.buf.String(), "\n"), s.level
 		s.buf.Reset()
 		if lvl == ggmlLogError {
-			s.lastErr = line
+			s.noteErrLocked(line)
 		}
 	}
 	s.mu.Unlock()
@@ -75,7 +78,7 @@ func (s *sink) flushLocked() {
 	line := s.buf.String()
 	s.buf.Reset()
 	if s.level == ggmlLogError {
-		s.lastErr = line
+		s.noteErrLocked(line)
 	}
 	s.emit(s.level, line)
 }
@@ -104,11 +107,24 @@ func (s *sink) emit(level int, line string) {
 	}
 }
 
-// takeLastError returns and clears the last error line llama.cpp logged.
+// noteErrLocked records an error line; caller holds s.mu.
+func (s *sink) noteErrLocked(line string) {
+	if len(s.errs) < maxErrs {
+		s.errs = append(s.errs, line)
+	}
+}
+
+// takeLastError returns the first error line llama.cpp logged since the
+// previous call, and forgets them all. The first is the cause: llama.cpp
+// follows it with generic lines such as "failed to load model". Errors of
+// concurrent operations can mix; the detail is a diagnosis, not a contract.
 func (s *sink) takeLastError() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.lastErr
-	s.lastErr = ""
+	var e string
+	if len(s.errs) > 0 {
+		e = s.errs[0]
+	}
+	s.errs = s.errs[:0]
 	return e
 }

@@ -78,11 +78,24 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
+// checkSwap refuses an adapter change that llama.cpp would not see; see
+// ContextParams.AdapterSwaps.
+func (c *Context) checkSwap(op string) error {
+	if c.decoded && !c.adapterSwaps {
+		return fmt.Errorf("llama: %s: %w", op, ErrAdapterSwap)
+	}
+	return nil
+}
+
 // SetAdapter applies adapter a to the context with the given scale (1 is
 // the adapter's trained strength). Setting it again changes the scale.
+// After the context's first Decode this needs ContextParams.AdapterSwaps.
 func (c *Context) SetAdapter(a *Adapter, scale float32) error {
 	if c.c == nil || a == nil || a.c == nil {
 		return fmt.Errorf("llama: set adapter: %w", ErrClosed)
+	}
+	if err := c.checkSwap("set adapter"); err != nil {
+		return err
 	}
 	if rc := C.llama_set_adapter_lora(c.c, a.c, C.float(scale)); rc != 0 {
 		return &Error{Op: "Context.SetAdapter", Code: int(rc), Detail: logSink.takeLastError()}
@@ -91,10 +104,14 @@ func (c *Context) SetAdapter(a *Adapter, scale float32) error {
 }
 
 // RemoveAdapter takes adapter a off the context; ErrAdapterNotSet if it
-// was not applied.
+// was not applied. After the first Decode this needs
+// ContextParams.AdapterSwaps.
 func (c *Context) RemoveAdapter(a *Adapter) error {
 	if c.c == nil || a == nil || a.c == nil {
 		return fmt.Errorf("llama: remove adapter: %w", ErrClosed)
+	}
+	if err := c.checkSwap("remove adapter"); err != nil {
+		return err
 	}
 	if rc := C.llama_rm_adapter_lora(c.c, a.c); rc != 0 {
 		return &Error{Op: "Context.RemoveAdapter", Code: int(rc), Err: ErrAdapterNotSet}
@@ -102,5 +119,15 @@ func (c *Context) RemoveAdapter(a *Adapter) error {
 	return nil
 }
 
-// ClearAdapters removes every adapter from the context.
-func (c *Context) ClearAdapters() { C.llama_clear_adapter_lora(c.c) }
+// ClearAdapters removes every adapter from the context. After the first
+// Decode this needs ContextParams.AdapterSwaps.
+func (c *Context) ClearAdapters() error {
+	if c.c == nil {
+		return fmt.Errorf("llama: clear adapters: %w", ErrClosed)
+	}
+	if err := c.checkSwap("clear adapters"); err != nil {
+		return err
+	}
+	C.llama_clear_adapter_lora(c.c)
+	return nil
+}

@@ -117,7 +117,15 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 		return nil, fmt.Errorf("llama: load model: %w", err)
 	}
 	if st.IsDir() {
-		return nil, fmt.Errorf("llama: load model: %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: errors.New("is a directory")})
+		return nil, fmt.Errorf("llama: load model: %w", &fs.PathError{Op: "open", Path: path, Err: errors.New("is a directory")})
+	}
+	// llama.cpp aborts the whole process on some malformed files (e.g.
+	// GGML_ASSERT(!key.empty()) for a zero-length key). The pure-Go
+	// validator reads the same header and tensor table with bounds checks
+	// first, so a corrupt file is an error naming the field and offset
+	// instead of a crash.
+	if err := validateFile(path); err != nil {
+		return nil, fmt.Errorf("llama: load model: %w", err)
 	}
 
 	cp := C.llama_model_default_params()

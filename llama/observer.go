@@ -16,8 +16,10 @@ import (
 type Observer struct {
 	// Prefixes selects tensors by name prefix, e.g. "ffn_moe_topk" for the
 	// experts each token is routed to (one I32 tensor per MoE layer named
-	// "ffn_moe_topk-<layer>", shape [n_expert_used, n_tokens]). Empty
-	// observes every tensor, which is slow.
+	// "ffn_moe_topk-<layer>", shape [n_expert_used, n_tokens]; in the
+	// last layer n_tokens counts only the tokens whose output was asked
+	// for, as llama.cpp drops the other rows before that layer's FFN).
+	// Empty observes every tensor, which is slow.
 	Prefixes []string
 	// Func is called on the decoding goroutine once a matching tensor is
 	// computed. The Tensor and any slice it returns are valid only during
@@ -29,8 +31,9 @@ type Observer struct {
 // observer is the Go half of an Observer, reached from C via a cgo.Handle.
 type observer struct {
 	fn  func(*Tensor) bool
-	t   Tensor // reused for every call
-	buf []byte // staging for tensors in device memory
+	t     Tensor   // reused for every call
+	buf   []byte   // staging for tensors in device memory
+	words []uint32 // gathered elements of strided views
 }
 
 func (o *observer) observe(p unsafe.Pointer) bool {
@@ -89,15 +92,24 @@ func (t *Tensor) Shape() [4]int64 {
 	return [4]int64{int64(t.c.ne[0]), int64(t.c.ne[1]), int64(t.c.ne[2]), int64(t.c.ne[3])}
 }
 
-// Bytes returns the tensor's data. For tensors in host memory it is a view
-// of ggml's buffer; for device tensors a copy into a buffer the observer
-// reuses. Either way it is valid only during the Observer call. Only
-// contiguous tensors are supported.
+// Bytes returns the bytes of a contiguous tensor. For tensors in host
+// memory it is a view of ggml's buffer; for device tensors a copy into a
+// buffer the observer reuses. Either way it is valid only during the
+// Observer call. Int32s and Float32s also handle strided views.
 func (t *Tensor) Bytes() ([]byte, error) {
-	if C.ggml_is_contiguous(t.c) == false {
-		return nil, fmt.Errorf("llama: tensor %s is not contiguous", t.Name())
+	if !bool(C.ggml_is_contiguous(t.c)) {
+		return nil, fmt.Errorf("llama: tensor %s is not contiguous; use Int32s or Float32s", t.Name())
 	}
+	return t.span()
+}
+
+// span returns the bytes from the tensor's first to its last element
+// (ggml_nbytes covers the strides of a view).
+func (t *Tensor) span() ([]byte, error) {
 	n := int(C.ggml_nbytes(t.c))
+	if n == 0 {
+		return nil, nil
+	}
 	if C.strata_tensor_is_host(t.c) != 0 {
 		if t.c.data == nil {
 			return nil, fmt.Errorf("llama: tensor %s has no data", t.Name())
@@ -112,28 +124,69 @@ func (t *Tensor) Bytes() ([]byte, error) {
 	return buf, nil
 }
 
-// Int32s returns the data of an I32 tensor (see Bytes for lifetime).
+// words returns the tensor's 4-byte elements in row-major order (ne[0]
+// fastest): a view when the tensor is contiguous, else gathered through
+// its strides into a buffer the observer reuses. ggml's top-k results,
+// for one, are views into the wider argsort output.
+func (t *Tensor) words() ([]uint32, error) {
+	b, err := t.span()
+	if err != nil || len(b) == 0 {
+		return nil, err
+	}
+	if bool(C.ggml_is_contiguous(t.c)) {
+		return unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), len(b)/4), nil
+	}
+	ne := t.Shape()
+	nb := [4]int{int(t.c.nb[0]), int(t.c.nb[1]), int(t.c.nb[2]), int(t.c.nb[3])}
+	total := int(ne[0] * ne[1] * ne[2] * ne[3])
+	if cap(t.o.words) < total {
+		t.o.words = make([]uint32, total)
+	}
+	out := t.o.words[:total]
+	k := 0
+	for i3 := 0; i3 < int(ne[3]); i3++ {
+		for i2 := 0; i2 < int(ne[2]); i2++ {
+			for i1 := 0; i1 < int(ne[1]); i1++ {
+				row := i3*nb[3] + i2*nb[2] + i1*nb[1]
+				for i0 := 0; i0 < int(ne[0]); i0++ {
+					off := row + i0*nb[0]
+					if off < 0 || off+4 > len(b) {
+						return nil, fmt.Errorf("llama: tensor %s: element (%d,%d,%d,%d) outside its %d bytes", t.Name(), i0, i1, i2, i3, len(b))
+					}
+					out[k] = *(*uint32)(unsafe.Pointer(&b[off]))
+					k++
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Int32s returns the elements of an I32 tensor, ne[0] fastest (see Bytes
+// for lifetime). The MoE router's ffn_moe_topk-<layer> tensor gives, for
+// token j, the experts at [j*n_expert_used, (j+1)*n_expert_used).
 func (t *Tensor) Int32s() ([]int32, error) {
 	if t.Type() != TypeI32 {
 		return nil, fmt.Errorf("llama: tensor %s is %s, not I32", t.Name(), t.Type())
 	}
-	b, err := t.Bytes()
-	if err != nil || len(b) == 0 {
+	w, err := t.words()
+	if err != nil || len(w) == 0 {
 		return nil, err
 	}
-	return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), len(b)/4), nil
+	return unsafe.Slice((*int32)(unsafe.Pointer(&w[0])), len(w)), nil
 }
 
-// Float32s returns the data of an F32 tensor (see Bytes for lifetime).
+// Float32s returns the elements of an F32 tensor, ne[0] fastest (see Bytes
+// for lifetime).
 func (t *Tensor) Float32s() ([]float32, error) {
 	if t.Type() != TypeF32 {
 		return nil, fmt.Errorf("llama: tensor %s is %s, not F32", t.Name(), t.Type())
 	}
-	b, err := t.Bytes()
-	if err != nil || len(b) == 0 {
+	w, err := t.words()
+	if err != nil || len(w) == 0 {
 		return nil, err
 	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil
+	return unsafe.Slice((*float32)(unsafe.Pointer(&w[0])), len(w)), nil
 }
 
 // GGMLType is a ggml tensor element type (enum ggml_type).
