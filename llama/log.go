@@ -32,10 +32,10 @@ var logSink = &sink{}
 type sink struct {
 	logger atomic.Pointer[slog.Logger]
 
-	mu      sync.Mutex
-	buf     strings.Builder
-	level   int      // level of the line in buf
-	errs    []string // error lines since the last takeErrors, bounded
+	mu    sync.Mutex
+	buf   strings.Builder
+	level int      // level of the line in buf
+	errs  []string // error lines since the last takeErrors, bounded
 }
 
 // maxErrs bounds the error lines kept between two takeErrors calls.

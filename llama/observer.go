@@ -30,7 +30,7 @@ type Observer struct {
 
 // observer is the Go half of an Observer, reached from C via a cgo.Handle.
 type observer struct {
-	fn  func(*Tensor) bool
+	fn    func(*Tensor) bool
 	t     Tensor   // reused for every call
 	buf   []byte   // staging for tensors in device memory
 	words []uint32 // gathered elements of strided views
