@@ -377,5 +377,9 @@ func (c *Context) Perf() Perf {
 	}
 }
 
-// ResetPerf zeroes the counters.
-func (c *Context) ResetPerf() { C.llama_perf_context_reset(c.c) }
+// ResetPerf zeroes the counters. It first waits for a decode still in
+// flight, whose time would otherwise be booked after the reset.
+func (c *Context) ResetPerf() {
+	C.llama_synchronize(c.c)
+	C.llama_perf_context_reset(c.c)
+}

@@ -187,21 +187,12 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	out := newPrinter(o.output, stdout)
 	for _, path := range o.models {
 		fmt.Fprintf(stderr, "bench: loading %s\n", path)
-		last := -1
-		m, err := llama.LoadModelContext(ctx, path, llama.ModelParams{
-			NoMmap: o.noMmap, GPULayers: o.gpuLayers,
-			Progress: func(p float32) bool {
-				if pct := int(p * 10); pct != last {
-					last = pct
-					fmt.Fprintf(stderr, "\rbench: loading %3d%%", pct*10)
-				}
-				return true
-			},
-		})
-		fmt.Fprintln(stderr)
+		t0 := time.Now()
+		m, err := llama.LoadModelContext(ctx, path, llama.ModelParams{NoMmap: o.noMmap, GPULayers: o.gpuLayers})
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "bench: loaded %s (%s, %.2f GiB) in %.2fs\n", path, m.Description(), float64(m.Size())/(1<<30), time.Since(t0).Seconds())
 		for _, t := range o.threads {
 			rs, err := benchModel(ctx, o, m, t, stderr)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"fmt"
 	"io"
 	"strings"
@@ -63,22 +64,43 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// progress returns a callback printing a percentage line on stderr at most
-// every half second, and at the end.
+// progress returns a callback reporting the write on w: on a terminal one
+// line redrawn every half second, elsewhere (logs, CI) a line every five
+// seconds; both end with a final line.
 func progress(w io.Writer, name string) func(done, total int64) {
 	var last time.Time
 	start := time.Now()
+	tty := isTerminal(w)
+	every := 5 * time.Second
+	if tty {
+		every = 500 * time.Millisecond
+	}
 	return func(done, total int64) {
-		if done < total && time.Since(last) < 500*time.Millisecond {
+		if done < total && time.Since(last) < every {
 			return
 		}
 		last = time.Now()
 		rate := float64(done) / max(time.Since(start).Seconds(), 1e-9) / 1e6
-		fmt.Fprintf(w, "\r%s: %5.1f%% of %s (%.0f MB/s)", name, 100*float64(done)/float64(max(total, 1)), humanBytes(total), rate)
-		if done >= total {
-			fmt.Fprintln(w)
+		line := fmt.Sprintf("%s: %5.1f%% of %s (%.0f MB/s)", name, 100*float64(done)/float64(max(total, 1)), humanBytes(total), rate)
+		switch {
+		case tty && done < total:
+			fmt.Fprintf(w, "\r%s", line)
+		case tty:
+			fmt.Fprintf(w, "\r%s\n", line)
+		default:
+			fmt.Fprintln(w, line)
 		}
 	}
+}
+
+// isTerminal reports whether w is a character device, i.e. a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func humanBytes(n int64) string {
