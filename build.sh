@@ -64,7 +64,7 @@ apt_install() {
 }
 
 deps() {
-	need_cmd go || die "go is not installed (Go 1.24 or newer is needed: https://go.dev/doc/install)"
+	need_cmd go || die "go is not installed (Go 1.26 or newer is needed: https://go.dev/doc/install)"
 	if ! need_cmd gcc || ! need_cmd g++; then
 		apt_install gcc g++ make
 	fi
