@@ -384,6 +384,8 @@ func (m *Local) authorize(actor PersonaID, ref PageRef, region GenomeRegion, own
 	switch {
 	case !ok:
 		d.Reason = "unknown persona"
+	case region >= numRegions:
+		d.Reason = "no such region"
 	case !t.Allows(region, op):
 		d.Reason = fmt.Sprintf("access table allows %s on %s", t[region], region)
 	case !owner.IsZero() && owner != actor:
