@@ -308,6 +308,46 @@ func (m *Local) AttachMappings(id ArtifactID) (int, error) {
 	return n, nil
 }
 
+// DetachMappings stops acting on the mappings AttachMappings found; call
+// it before llama.cpp frees the model. Warm pages stay locked through the
+// genome's own mapping.
+func (m *Local) DetachMappings(id ArtifactID) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	a, ok := m.artifacts[id]
+	if !ok {
+		return fmt.Errorf("genome: detach %s: %w", id, ErrUnknownArtifact)
+	}
+	if a.file == nil || !a.file.hasForeign() {
+		return nil
+	}
+	if _, err := a.file.revalidate(); err != nil {
+		return err
+	}
+	var warm []Extent
+	for st := range a.pages {
+		if st.tier == TierWarm {
+			warm = append(warm, st.ext...)
+		}
+	}
+	warm = mergeExtents(warm)
+	if err := a.file.unlock(warm); err != nil {
+		return err
+	}
+	a.file.detach()
+	return a.file.lock(warm)
+}
+
+// revalidate drops a's attached mappings that were unmapped.
+// Caller holds m.opMu.
+func (m *Local) revalidate(a *artifact) error {
+	if a.file == nil {
+		return nil
+	}
+	_, err := a.file.revalidate()
+	return err
+}
+
 // RegisterPersona adds a persona; a nil Access table means DefaultAccess.
 func (m *Local) RegisterPersona(p Persona) error {
 	if p.ID.IsZero() {
@@ -457,6 +497,9 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 	m.mu.RUnlock()
 	if !ok {
 		return PageHandle{}, nil, m.deny(d)
+	}
+	if err := m.revalidate(a); err != nil {
+		return PageHandle{}, nil, err
 	}
 	start := time.Now()
 	from := TierNone
@@ -747,6 +790,9 @@ func (m *Local) PageOut(ctx context.Context, ref PageRef, to TierRole) error {
 	if err != nil {
 		return err
 	}
+	if err := m.revalidate(a); err != nil {
+		return err
+	}
 	if to == TierFrozen {
 		return m.freeze(ctx, a, ref)
 	}
@@ -1006,6 +1052,9 @@ func (m *Local) Close() error {
 	m.closed = true
 	var first error
 	for _, a := range m.artifacts {
+		if err := m.revalidate(a); err != nil && first == nil {
+			first = err
+		}
 		for st := range a.pages {
 			if st.tier == TierWarm {
 				if err := a.file.unlock(st.ext); err != nil && first == nil {

@@ -362,6 +362,65 @@ func (a *ArtifactFile) attach() (int, error) {
 	return len(found), nil
 }
 
+// hasForeign reports whether a mapping the genome did not make is attached.
+func (a *ArtifactFile) hasForeign() bool {
+	for _, m := range a.maps {
+		if !m.owned {
+			return true
+		}
+	}
+	return false
+}
+
+// revalidate drops attached mappings that are no longer in /proc/self/maps
+// as a mapping of this file (llama.cpp freed the model). Acting on a stale
+// address would be worse than useless: the range may since hold other
+// memory, and MADV_DONTNEED on it would zero it. It returns how many
+// mappings it dropped.
+func (a *ArtifactFile) revalidate() (int, error) {
+	if !a.hasForeign() {
+		return 0, nil
+	}
+	maj, mnr, ino, err := fileID(a.f)
+	if err != nil {
+		return 0, err
+	}
+	all, err := selfMappings()
+	if err != nil {
+		return 0, err
+	}
+	all = mergeFileMappings(all)
+	kept := a.maps[:0:0]
+	dropped := 0
+	for _, m := range a.maps {
+		if m.owned || stillMapped(all, m, maj, mnr, ino) {
+			kept = append(kept, m)
+		} else {
+			dropped++
+		}
+	}
+	a.maps = kept
+	return dropped, nil
+}
+
+// stillMapped reports whether m is inside one entry of all that maps the
+// same file at the same offset.
+func stillMapped(all []procMapping, m *Mapping, maj, mnr uint32, ino uint64) bool {
+	for _, pm := range all {
+		if pm.Inode == ino && pm.DevMajor == maj && pm.DevMinor == mnr &&
+			pm.Start <= m.addr && m.addr+uintptr(m.size) <= pm.End &&
+			pm.Offset+int64(m.addr-pm.Start) == m.off {
+			return true
+		}
+	}
+	return false
+}
+
+// detach drops every attached mapping.
+func (a *ArtifactFile) detach() {
+	a.maps = []*Mapping{a.own}
+}
+
 // parseStatusKB returns the value of a "Key:   N kB" line of
 // /proc/self/status, in bytes.
 func parseStatusKB(status []byte, key string) (int64, error) {

@@ -1,0 +1,158 @@
+package genome
+
+import (
+	"context"
+	"slices"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// foreignMap maps p the way llama.cpp does (MAP_SHARED, read-only,
+// MAP_POPULATE: the whole file is read at load).
+func foreignMap(tb testing.TB, p string, size int) []byte {
+	tb.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Munmap(b) }) // EINVAL-free even if the test unmapped it first
+	return b
+}
+
+// smapsLocked sums the Rss of the mlock'd VMAs ("lo" in VmFlags) of
+// /proc/self/smaps that lie inside b. Rss, not the Locked: line, because
+// Locked is proportional (Pss) and halves when two mappings share a page.
+func smapsLocked(tb testing.TB, b []byte) int64 {
+	tb.Helper()
+	raw, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lo := sliceAddr(b)
+	hi := lo + uintptr(len(b))
+	var in bool
+	var rss, total int64
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") {
+			pm, err := parseProcMapsLine(line)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			in, rss = pm.Start >= lo && pm.End <= hi, 0
+			continue
+		}
+		switch {
+		case in && f[0] == "Rss:":
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			rss = kb << 10
+		case in && f[0] == "VmFlags:" && slices.Contains(f[1:], "lo"):
+			total += rss
+		}
+	}
+	return total
+}
+
+// TestAttachToForeignMapping checks the two facts attaching rests on: an
+// eviction that does not know llama.cpp's mapping leaves the pages
+// resident, and once attached, eviction and locking act on that mapping.
+func TestAttachToForeignMapping(t *testing.T) {
+	const size = 8 * mib
+	fx := newFixture(t, size, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	llama := foreignMap(t, fx.path, size)
+	if got, _ := Resident(llama); got != size {
+		t.Fatalf("after MAP_POPULATE: %d resident, want %d", got, size)
+	}
+	ctx := context.Background()
+	a, b := RangePage(fx.art, 0, 2*mib), RangePage(fx.art, 4*mib, 2*mib)
+
+	fx.pageOut(t, a, TierCold) // not attached: llama's page tables still hold a
+	fx.flush(t)
+	recs := fx.rec.byKey(KeyEviction)
+	if r := recs[len(recs)-1].(EvictionRecord); r.StillResident != 2*mib {
+		t.Fatalf("unattached eviction: StillResident %d, want %d", r.StillResident, 2*mib)
+	}
+	if got, _ := Resident(llama[:2*mib]); got != 2*mib {
+		t.Fatalf("unattached eviction: llama's mapping has %d resident, want %d", got, 2*mib)
+	}
+
+	n, err := fx.m.AttachMappings(fx.art)
+	if err != nil || n != 1 {
+		t.Fatalf("AttachMappings: got %d, %v, want 1 mapping", n, err)
+	}
+	file, _ := fx.m.File(fx.art)
+	if pm := file.Mappings()[0]; pm.Owned() || pm.Addr() != sliceAddr(llama) || pm.Len() != size {
+		t.Fatalf("primary mapping: got owned=%v addr %#x len %d, want llama's %#x", pm.Owned(), pm.Addr(), pm.Len(), sliceAddr(llama))
+	}
+	if _, _, err := fx.m.PageIn(ctx, fx.alice, a); err != nil { // cold -> warm
+		t.Fatal(err)
+	}
+	fx.pageOut(t, a, TierCold)
+	if got, _ := Resident(llama[:2*mib]); got != 0 {
+		t.Fatalf("attached eviction: llama's mapping has %d resident, want 0", got)
+	}
+	if got, _ := Resident(llama[2*mib:]); got != size-2*mib {
+		t.Fatalf("attached eviction: rest of llama's mapping %d resident, want %d", got, size-2*mib)
+	}
+
+	fx.pageIn(t, b)
+	if got := smapsLocked(t, llama); got != 2*mib {
+		t.Fatalf("smaps Locked in llama's mapping: got %d, want %d", got, 2*mib)
+	}
+	wantErr(t, fx.m.PageOut(ctx, WholePage(fx.art), TierFrozen), ErrUnconfiguredTier)
+
+	// llama.cpp frees the model: the genome must stop acting on that range.
+	if err := unix.Munmap(llama); err != nil {
+		t.Fatal(err)
+	}
+	fx.pageOut(t, b, TierCold)
+	if file.Mappings()[0] != nil && !file.Mappings()[0].Owned() {
+		t.Fatal("after llama's munmap: foreign mapping still attached")
+	}
+	if got := cachedBytes(t, fx.path, 4*mib, 2*mib); got != 0 {
+		t.Fatalf("after llama's munmap and PageOut: %d resident, want 0", got)
+	}
+}
+
+func TestDetachKeepsWarmLocked(t *testing.T) {
+	fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	llama := foreignMap(t, fx.path, 4*mib)
+	if _, err := fx.m.AttachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	fx.pageIn(t, RangePage(fx.art, 0, mib))
+	if got := smapsLocked(t, llama); got != mib {
+		t.Fatalf("attached: llama's mapping has %d locked, want %d", got, mib)
+	}
+	if err := fx.m.DetachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	if got := smapsLocked(t, llama); got != 0 {
+		t.Fatalf("detached: llama's mapping has %d locked, want 0", got)
+	}
+	file, _ := fx.m.File(fx.art)
+	if got := smapsLocked(t, file.own.data); got != mib {
+		t.Fatalf("detached: own mapping has %d locked, want %d", got, mib)
+	}
+}
+
+func TestAttachWithoutForeignMapping(t *testing.T) {
+	fx := newFixture(t, mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	_, err := fx.m.AttachMappings(fx.art)
+	wantErr(t, err, ErrNoMapping)
+}

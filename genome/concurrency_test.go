@@ -1,0 +1,88 @@
+package genome
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// TestConcurrentPageInPageOut hammers one manager from many goroutines
+// with page-ins, page-outs, pins and snapshots, then checks that the
+// accounting agrees with the pages and the kernel.
+func TestConcurrentPageInPageOut(t *testing.T) {
+	const (
+		pg    = 64 << 10
+		pages = 32
+		gor   = 8
+		ops   = 300
+	)
+	fx := newFixture(t, pages*pg, []TierStore{NewWarmStore(6 * pg), NewBenchStore(6 * pg)}, ArtifactSpec{})
+	ctx := context.Background()
+	ref := func(i int) PageRef { return RangePage(fx.art, int64(i)*pg, pg) }
+	var wg sync.WaitGroup
+	errs := make(chan error, gor)
+	for g := range gor {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 1))
+			for range ops {
+				p := ref(r.IntN(pages))
+				var err error
+				switch k := r.IntN(10); {
+				case k < 6:
+					var h PageHandle
+					h, _, err = fx.m.PageIn(ctx, fx.alice, p)
+					if err == nil && h.Bytes()[0][0] != fx.data[p.Offset.Off] {
+						err = errors.New("handle bytes differ from the file")
+					}
+				case k < 8:
+					err = fx.m.PageOut(ctx, p, []TierRole{TierBench, TierCold}[r.IntN(2)])
+				case k < 9:
+					if err = fx.m.Pin(p); err == nil {
+						err = fx.m.Unpin(p)
+					}
+				default:
+					_ = fx.m.WorkingSet()
+					_ = fx.m.Stats()
+				}
+				if err != nil && !errors.Is(err, ErrPinned) && !errors.Is(err, ErrBadPage) && !errors.Is(err, ErrNoEvictionCandidate) {
+					errs <- err
+					return
+				}
+			}
+		}(uint64(g))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ws := fx.m.WorkingSet()
+	for _, r := range []TierRole{TierWarm, TierBench} {
+		c, _ := ws.CapacityOf(r)
+		if c.Used != ws.Bytes(r) {
+			t.Errorf("%s: capacity used %d, pages sum to %d", r, c.Used, ws.Bytes(r))
+		}
+		if c.Used > c.Limit {
+			t.Errorf("%s: used %d over limit %d", r, c.Used, c.Limit)
+		}
+	}
+	for _, p := range ws.Pages {
+		res, total, err := fx.m.Residency(p.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Tier == TierWarm && res != total {
+			t.Errorf("warm page %s: mincore %d of %d resident", p.Ref, res, total)
+		}
+		if p.Tier == TierCold && res != 0 {
+			t.Errorf("cold page %s: mincore %d resident, want 0", p.Ref, res)
+		}
+	}
+	if s := fx.m.Stats(); s.LockedBytes != ws.Bytes(TierWarm) {
+		t.Errorf("Stats.LockedBytes %d, warm pages %d", s.LockedBytes, ws.Bytes(TierWarm))
+	}
+}
