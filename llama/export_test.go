@@ -1,0 +1,4 @@
+package llama
+
+// CHeapInUse exposes cHeapInUse to the external tests.
+var CHeapInUse = cHeapInUse
