@@ -2,8 +2,8 @@ package genome
 
 import (
 	"context"
-	"slices"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"

@@ -1,0 +1,86 @@
+package genome
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/modelgen"
+)
+
+// moeSpec is a small MoE whose expert slices span several OS pages, so
+// that a budget of a few experts is meaningful: 4 layers x 8 experts, each
+// expert 3 x 256 x 1024 Q8_0 weights (~0.8 MiB), ~27 MiB in all.
+var moeSpec = modelgen.Spec{
+	Name: "genome-moe", Embd: 256, Layers: 4, FF: 1024, Heads: 4, HeadsKV: 2,
+	Context: 256, Experts: 8, ExpertsUsed: 2, RouterSkew: 1, RopeBase: 10000, NormEps: 1e-5,
+}
+
+func writeMoE(tb testing.TB) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "moe.gguf")
+	if err := modelgen.Write(p, moeSpec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	dropCache(tb, p)
+	return p
+}
+
+func TestExpertPagesOfGGUF(t *testing.T) {
+	p := writeMoE(t)
+	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	id, gf, err := m.RegisterGGUF(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := NewPersonaID()
+	m.RegisterPersona(Persona{ID: who})
+	refs, err := m.Pages(id, PageExpert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != moeSpec.Layers*moeSpec.Experts {
+		t.Fatalf("got %d expert pages, want %d", len(refs), moeSpec.Layers*moeSpec.Experts)
+	}
+	dropCache(t, p) // gguf.Open read the header through the page cache
+	ref := ExpertPage(id, 2, 5)
+	h, f, err := m.PageIn(context.Background(), who, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cachedBytes(t, p, 0, gf.FileSize); got != f.Bytes {
+		t.Fatalf("after paging one expert in: %d bytes of the file resident, want exactly its %d", got, f.Bytes)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"blk.2.ffn_gate_exps.weight", "blk.2.ffn_up_exps.weight", "blk.2.ffn_down_exps.weight"}
+	if len(h.Extents()) != len(names) {
+		t.Fatalf("got %d extents, want %d (gate, up, down)", len(h.Extents()), len(names))
+	}
+	for i, e := range h.Extents() {
+		ti, ok := gf.Tensor(names[i])
+		if !ok {
+			t.Fatalf("no tensor %s", names[i])
+		}
+		per := int64(ti.Size) / int64(moeSpec.Experts)
+		if want := (Extent{Off: int64(ti.Offset) + 5*per, Len: per}); e != want {
+			t.Errorf("%s: got extent %+v, want %+v", names[i], e, want)
+		}
+		if !bytes.Equal(h.Bytes()[i], raw[e.Off:e.End()]) {
+			t.Errorf("%s: handle bytes differ from the file", names[i])
+		}
+	}
+	for _, bad := range []PageRef{ExpertPage(id, 4, 0), ExpertPage(id, 0, 8)} {
+		_, _, err := m.PageIn(context.Background(), who, bad)
+		wantErr(t, err, ErrBadPage)
+	}
+}
