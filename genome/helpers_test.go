@@ -191,3 +191,13 @@ func wantErr(tb testing.TB, err, target error) {
 		tb.Fatalf("got error %v, want %v", err, target)
 	}
 }
+
+func openTB(tb testing.TB, p string) *os.File {
+	tb.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
