@@ -183,7 +183,6 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench: device %d: %s (%s, %s), %d/%d MiB free\n", d.Index, d.Name, d.Description, d.Type, d.MemoryFree>>20, d.MemoryTotal>>20)
 	}
 
-	var results []result
 	out := newPrinter(o.output, stdout)
 	for _, path := range o.models {
 		fmt.Fprintf(stderr, "bench: loading %s\n", path)
@@ -203,7 +202,6 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				rs[i].SystemInfo = sysInfo
 				out.add(rs[i])
 			}
-			results = append(results, rs...)
 		}
 		m.Close()
 	}
