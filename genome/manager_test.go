@@ -202,3 +202,35 @@ func TestBadPages(t *testing.T) {
 		})
 	}
 }
+
+// TestLongRangeNoReadAround pages in a range long enough to take the
+// readahead path (longer than the guards) with file bytes on both sides,
+// and checks with mincore that nothing outside it was read.
+func TestLongRangeNoReadAround(t *testing.T) {
+	const size = 48 * mib
+	fx := newFixture(t, size, []TierStore{NewWarmStore(0), NewBenchStore(0)}, ArtifactSpec{})
+	file, _ := fx.m.File(fx.art)
+	off, n := 8*int64(mib), 32*int64(mib)
+	if n <= file.ra/2+2*file.ra {
+		t.Skipf("read-ahead window %d: a %d-byte range takes the exact path", file.ra, n)
+	}
+	for _, to := range []TierRole{TierWarm, TierBench} {
+		if to == TierBench {
+			n -= int64(pageSize) // a different, never-placed page
+		}
+		ref := RangePage(fx.art, off, n)
+		if to == TierWarm {
+			fx.pageIn(t, ref)
+		} else {
+			fx.pageOut(t, ref, TierBench)
+		}
+		if got := cachedBytes(t, fx.path, off, n); got != n {
+			t.Fatalf("%s: range %d of %d resident", to, got, n)
+		}
+		before, after := cachedBytes(t, fx.path, 0, off), cachedBytes(t, fx.path, off+n, size-off-n)
+		if before != 0 || after != 0 {
+			t.Fatalf("%s: read around the range: %d bytes before, %d after, want 0", to, before, after)
+		}
+		fx.pageOut(t, ref, TierCold)
+	}
+}
