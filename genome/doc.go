@@ -63,14 +63,38 @@
 // 7.8 MiB. Under a budget that is memory the genome did not account for.
 // POSIX_FADV_WILLNEED reads exactly what it is asked (in calls of at most
 // about 2 MiB) but at about 1.4 GB/s, since it allocates order-0 folios.
-// ArtifactFile.fault combines them: short extents are prefetched exactly
-// (the 256 KiB slice: 0.5 ms instead of 5.7 ms, nothing outside it); long
-// ones have their last two read-ahead windows prefetched exactly, which
-// ends the readahead chain inside the extent, and are faulted from half a
-// window past their start so the first read-around starts exactly at it.
-// Measured spill with this: zero (TestPageInWarmIsResidentAndLocked,
-// TestExpertPagesOfGGUF, TestBudgetKeepsMoEUnderLimit check it with
-// mincore).
+// A read(2) also starts its readahead at the offset read (a fault centres
+// its read-around on the fault instead) and runs at the device's speed;
+// only its asynchronous readahead runs past the end.
+//
+// So ArtifactFile.readExact reads every extent into the page cache before
+// mlock or MADV_POPULATE_READ maps it, and those then only take minor
+// faults: short extents (up to two read-ahead windows) through a
+// POSIX_FADV_RANDOM descriptor after an exact WILLNEED (the 256 KiB slice:
+// nothing outside it); longer ones through the ordinary descriptor after
+// their last two windows were queued exactly, which ends the readahead
+// chain inside the extent; extents that end at EOF need no guard.
+//
+// The second half of the fix is MADV_RANDOM on every mapping the genome
+// acts on, llama.cpp's included (AttachMappings sets it). Inference
+// faults on pages the genome did not page in — a dense weight after an
+// eviction, the first touch of a layer — and each such fault used to read
+// a whole window around it, which on a model file means neighbouring
+// experts: on the tiny MoE under a budget of 2/3 of its experts, mincore
+// found 1.5-2.0 MB of its 1.67 MB of experts resident while the genome
+// held 0.5 MB (engine.TestExpertPagerBudget). With MADV_RANDOM such a
+// fault reads one page, and the kernel's count stays within the budget.
+//
+// llama.cpp maps a GGUF file from the page-aligned start of its tensor
+// data, not from offset 0, so a whole-file extent is only partly inside
+// its mapping; eviction clips each extent to each mapping (Mapping.clip).
+//
+// Cold-to-Warm throughput against a plain 1 MiB-chunk sequential read of
+// the same evicted range, in the same benchmark (BenchmarkColdToWarm): a
+// whole 64 MiB file 0.74-0.76, a 48 MiB interior range 0.53-0.56 — the
+// exact tail costs what WILLNEED costs. The fault-driven reading this
+// replaced reached 0.86 on the whole file but let inference's own faults
+// spill outside the budget.
 //
 // # Concurrency and events
 //

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // pageSize is the OS page size; every range the genome hands to the kernel
@@ -129,6 +130,19 @@ func (m *Mapping) covers(e Extent) bool {
 	return e.Off >= m.off && e.End() <= m.off+alignUp(m.size)
 }
 
+// clip returns the part of the file range e that the mapping maps, if
+// any. llama.cpp, for one, maps a GGUF file from the page-aligned start of
+// its tensor data, so a whole-file extent is only partly inside that
+// mapping, and eviction must still reach the part that is.
+func (m *Mapping) clip(e Extent) (Extent, bool) {
+	lo := max(e.Off, m.off)
+	hi := min(e.End(), m.off+alignUp(m.size))
+	if hi <= lo {
+		return Extent{}, false
+	}
+	return Extent{Off: lo, Len: hi - lo}, true
+}
+
 // addrOf returns the address of file offset off; caller checked covers.
 func (m *Mapping) addrOf(off int64) uintptr { return m.addr + uintptr(off-m.off) }
 
@@ -142,9 +156,13 @@ type ArtifactFile struct {
 	Path string
 	Size int64
 	f    *os.File
-	ra   int64 // read-ahead window of the file's device
+	rf   *os.File // the same file with POSIX_FADV_RANDOM: reads exactly what is asked
+	ra   int64    // read-ahead window of the file's device
 	own  *Mapping
 	maps []*Mapping
+
+	bufMu sync.Mutex
+	buf   []byte // readExact's scratch
 }
 
 // Mappings returns the mappings the genome acts on, primary first.
@@ -171,7 +189,18 @@ func openArtifactFile(path string) (*ArtifactFile, error) {
 		return nil, err
 	}
 	own := &Mapping{addr: sliceAddr(b), size: st.Size(), owned: true, data: b}
-	return &ArtifactFile{Path: path, Size: st.Size(), f: f, ra: readAhead(f), own: own, maps: []*Mapping{own}}, nil
+	if err := sysRandom(own.addr, own.size); err != nil {
+		unmapFile(b)
+		f.Close()
+		return nil, err
+	}
+	rf, err := openRandom(path)
+	if err != nil {
+		unmapFile(b)
+		f.Close()
+		return nil, err
+	}
+	return &ArtifactFile{Path: path, Size: st.Size(), f: f, rf: rf, ra: readAhead(f), own: own, maps: []*Mapping{own}}, nil
 }
 
 func (a *ArtifactFile) close() error {
@@ -181,6 +210,12 @@ func (a *ArtifactFile) close() error {
 		a.own = nil
 	}
 	a.maps = nil
+	if a.rf != nil {
+		if err := a.rf.Close(); err != nil && first == nil {
+			first = err
+		}
+		a.rf = nil
+	}
 	if a.f != nil {
 		if err := a.f.Close(); err != nil && first == nil {
 			first = err
@@ -212,10 +247,6 @@ func (a *ArtifactFile) view(e Extent) []byte {
 // read_ahead_kb; it is the value measured on the development machine.
 const defaultReadAhead = 8 << 20
 
-// raChunk is the most one POSIX_FADV_WILLNEED call reliably reads
-// (measured: one call over 16 MiB read about 2 MiB).
-const raChunk = 2 << 20
-
 // readAhead returns the read-ahead window of the device holding f, from
 // /sys/class/bdi/MAJ:MIN/read_ahead_kb.
 func readAhead(f *os.File) int64 {
@@ -235,61 +266,83 @@ func readAhead(f *os.File) int64 {
 }
 
 // fault brings the extents in through the primary mapping with op (mlock
-// or MADV_POPULATE_READ) without the kernel reading outside them. Left to
-// itself the fault path reads around: the first fault in a cold range
-// reads half a read-ahead window before it, and the asynchronous readahead
-// that follows runs up to one and a half windows past the end (measured
-// with read_ahead_kb = 8192, doc.go). So:
-//
-//   - an extent shorter than the guards is prefetched exactly with
-//     POSIX_FADV_WILLNEED (no read-around) and then faulted;
-//   - a longer one has its last two windows prefetched exactly, which ends
-//     the readahead chain inside the extent, and is faulted from half a
-//     window past its start, so the first read-around begins exactly at
-//     its start; the head is faulted last, from cache.
-//
-// The bulk of a long extent thus goes through the kernel's large-folio
-// readahead (about 2.5 GB/s here), not WILLNEED (about 1.4 GB/s).
+// or MADV_POPULATE_READ) without the kernel reading anything outside them.
+// Left to itself the fault path reads around: the first fault in a cold
+// range reads half a read-ahead window before it, and the asynchronous
+// readahead that follows runs up to one and a half windows past its end
+// (measured with read_ahead_kb = 8192, doc.go) — pages the budget never
+// paid for. So each extent is first read exactly, through a descriptor
+// with POSIX_FADV_RANDOM (the kernel then reads just the requested pages,
+// in large requests), and op only maps pages that are already cached.
+// The mappings themselves are MADV_RANDOM once attached (see attach), so a
+// fault that does miss reads a single page, never a window.
 func (a *ArtifactFile) fault(ex []Extent, op func(addr uintptr, n int64) error) error {
-	end := alignUp(a.Size)
-	head, tail := alignUp(a.ra/2), 2*a.ra
 	for _, e := range ex {
 		m, err := a.primaryFor(e)
 		if err != nil {
 			return err
 		}
-		if e.Len <= head+tail {
-			a.willNeed(e.Off, e.End())
-			if err := op(m.addrOf(e.Off), e.Len); err != nil {
-				return err
-			}
-			continue
-		}
-		if e.End() < end {
-			a.willNeed(e.End()-tail, e.End())
-		}
-		first := e
-		if e.Off > 0 {
-			first = Extent{Off: e.Off + head, Len: e.Len - head}
-		}
-		if err := op(m.addrOf(first.Off), first.Len); err != nil {
+		if err := a.readExact(e); err != nil {
 			return err
 		}
-		if first != e {
-			if err := op(m.addrOf(e.Off), head); err != nil {
-				return err
-			}
+		if err := op(m.addrOf(e.Off), e.Len); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// willNeed issues POSIX_FADV_WILLNEED over [lo, hi) in raChunk pieces;
-// errors are ignored because it is only a hint.
-func (a *ArtifactFile) willNeed(lo, hi int64) {
-	for o := lo; o < hi; o += raChunk {
-		_ = sysFadviseWillNeed(a.f, o, min(raChunk, hi-o))
+// readChunk is the size of one exact read; the buffer is reused.
+const readChunk = 4 << 20
+
+// willNeedChunk is the most one POSIX_FADV_WILLNEED call reliably queues
+// (measured: one call over 16 MiB read about 2 MiB).
+const willNeedChunk = 2 << 20
+
+// readExact reads the extent into the page cache and nowhere else. The
+// bytes land in a scratch buffer that is thrown away; the copy costs far
+// less than the disk read.
+//
+//   - An extent up to two read-ahead windows long is queued exactly with
+//     POSIX_FADV_WILLNEED and read through the POSIX_FADV_RANDOM
+//     descriptor, which reads only the pages asked for.
+//   - An extent that ends at the end of the file is read through the
+//     ordinary descriptor: there is nothing past it to protect.
+//   - A longer one has its last two windows queued the same way first,
+//     then is read from its start through the ordinary descriptor: a
+//     read's readahead starts at the read (unlike a fault's read-around)
+//     and ramps up over the extent with large folios, about twice as fast
+//     as WILLNEED (doc.go); when it reaches the queued tail, whose pages
+//     carry no readahead mark, the chain ends, at most the tail's two
+//     windows ahead — inside the extent.
+func (a *ArtifactFile) readExact(e Extent) error {
+	end := min(e.End(), a.Size) // extents are page-aligned past EOF
+	tail := 2 * a.ra
+	rd := a.rf
+	from := e.Off
+	switch {
+	case end == a.Size:
+		rd, from = a.f, end // nothing past EOF to protect
+	case end-e.Off > tail:
+		rd, from = a.f, end-tail
 	}
+	for off := from; off < end; off += willNeedChunk {
+		_ = sysFadviseWillNeed(a.rf, off, min(willNeedChunk, end-off))
+	}
+	a.bufMu.Lock()
+	defer a.bufMu.Unlock()
+	if a.buf == nil {
+		a.buf = make([]byte, readChunk)
+	}
+	for off := e.Off; off < end; {
+		n := min(int64(len(a.buf)), end-off)
+		got, err := rd.ReadAt(a.buf[:n], off)
+		if got == 0 && err != nil {
+			return fmt.Errorf("genome: read %s at %d: %w", a.Path, off, err)
+		}
+		off += int64(got)
+	}
+	return nil
 }
 
 // lock mlocks the extents through the primary mapping.
@@ -303,8 +356,8 @@ func (a *ArtifactFile) populate(ex []Extent) error { return a.fault(ex, sysPopul
 func (a *ArtifactFile) unlock(ex []Extent) error {
 	for _, e := range ex {
 		for _, m := range a.maps {
-			if m.covers(e) {
-				if err := sysMunlock(m.addrOf(e.Off), e.Len); err != nil {
+			if c, ok := m.clip(e); ok {
+				if err := sysMunlock(m.addrOf(c.Off), c.Len); err != nil {
 					return err
 				}
 			}
@@ -313,15 +366,15 @@ func (a *ArtifactFile) unlock(ex []Extent) error {
 	return nil
 }
 
-// evict drops the extents from the page cache: MADV_DONTNEED on every
-// mapping (so no page table still maps them), then POSIX_FADV_DONTNEED on
+// evict drops the extents from the page cache: MADV_DONTNEED on the part
+// of each extent every mapping maps (so no page table still maps them), then POSIX_FADV_DONTNEED on
 // the file. Either alone leaves the pages resident (doc.go has the figures).
 // Locked pages must be unlocked first.
 func (a *ArtifactFile) evict(ex []Extent) error {
 	for _, e := range ex {
 		for _, m := range a.maps {
-			if m.covers(e) {
-				if err := sysDontNeed(m.addrOf(e.Off), e.Len); err != nil {
+			if c, ok := m.clip(e); ok {
+				if err := sysDontNeed(m.addrOf(c.Off), c.Len); err != nil {
 					return err
 				}
 			}
@@ -371,6 +424,17 @@ func (a *ArtifactFile) attach() (int, error) {
 			continue // our own mapping
 		}
 		found = append(found, &Mapping{addr: pm.Start, size: int64(pm.End - pm.Start), off: pm.Offset})
+	}
+	// From now on the genome decides which pages of the file are read.
+	// The kernel's read-around on a fault would otherwise pull in whole
+	// windows (8 MiB here) of neighbouring pages — experts the budget does
+	// not hold — whenever inference touches a page the genome has not
+	// paged in, e.g. a dense weight after an eviction. MADV_RANDOM makes
+	// such a fault read one page.
+	for _, m := range found {
+		if err := sysRandom(m.addr, m.size); err != nil {
+			return 0, err
+		}
 	}
 	if len(found) == 0 {
 		return 0, fmt.Errorf("genome: %s (inode %d): %w", a.Path, ino, ErrNoMapping)

@@ -80,6 +80,26 @@ func sysFadviseWillNeed(f *os.File, off, n int64) error {
 	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
 }
 
+// sysRandom turns off the kernel's read-around for faults in the range
+// (MADV_RANDOM).
+func sysRandom(addr uintptr, n int64) error {
+	return sysMadvise(addr, n, unix.MADV_RANDOM, "MADV_RANDOM")
+}
+
+// openRandom opens path for reads the kernel must not extend: with
+// POSIX_FADV_RANDOM a read brings in exactly the pages it asks for.
+func openRandom(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("genome: %w", err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		f.Close()
+		return nil, &SyscallError{Op: "posix_fadvise(POSIX_FADV_RANDOM) " + path, Err: err}
+	}
+	return f, nil
+}
+
 // mincoreChunk is how many OS pages one mincore call covers; the vector
 // lives on the stack so measuring residency does not allocate.
 const mincoreChunk = 2048

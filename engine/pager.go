@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/llama"
+)
+
+// ExpertPager keeps the MoE experts that inference is routed to resident
+// through the genome, within the genome's budget. It is an llama.Observer
+// on the router's ffn_moe_topk-<layer> tensors: llama.cpp computes a
+// layer's routing, the pager pages each chosen expert in (evicting others
+// by the tiers' policies), and only then does the layer's expert matmul
+// read those weights — from the very file pages the genome manages,
+// because the genome is attached to llama.cpp's mapping.
+//
+// Without it an MoE model larger than memory pages through plain mmap
+// faults and, under a memory limit, thrashes; DESIGN.md has the figures.
+//
+// An ExpertPager is used by the goroutine that decodes; Err may be called
+// from any goroutine.
+type ExpertPager struct {
+	gm      *genome.Local
+	id      genome.ArtifactID
+	persona genome.PersonaID
+	ctx     context.Context
+
+	seen []uint64 // experts already paged in this call, one bit each
+
+	mu  sync.Mutex
+	err error
+}
+
+// NewExpertPager pages the experts of artifact id (registered with
+// gm.RegisterGGUF and attached with gm.AttachMappings) on behalf of
+// persona. nExpert is the model's expert count. ctx bounds each page-in.
+func NewExpertPager(ctx context.Context, gm *genome.Local, id genome.ArtifactID, persona genome.PersonaID, nExpert int) (*ExpertPager, error) {
+	if nExpert <= 0 {
+		return nil, fmt.Errorf("engine: expert pager: model has %d experts", nExpert)
+	}
+	return &ExpertPager{gm: gm, id: id, persona: persona, ctx: ctx, seen: make([]uint64, (nExpert+63)/64)}, nil
+}
+
+// Observer returns the llama.Observer to pass in llama.ContextParams.
+func (p *ExpertPager) Observer() *llama.Observer {
+	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: p.observe}
+}
+
+// Err returns the first paging error. A paging error also stops the
+// decode that hit it (it fails with llama.ErrAborted).
+func (p *ExpertPager) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *ExpertPager) fail(err error) bool {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	return false
+}
+
+// observe pages in the experts of one layer's routing. It runs on the
+// decoding goroutine between graph nodes and allocates nothing when every
+// expert is already resident.
+func (p *ExpertPager) observe(t *llama.Tensor) bool {
+	layer := t.Layer()
+	if layer < 0 {
+		return true
+	}
+	ids, err := t.Int32s()
+	if err != nil {
+		return p.fail(fmt.Errorf("engine: expert pager: %w", err))
+	}
+	clear(p.seen)
+	for _, e := range ids {
+		if e < 0 || int(e) >= len(p.seen)*64 {
+			return p.fail(fmt.Errorf("engine: expert pager: layer %d routed to expert %d", layer, e))
+		}
+		w, bit := e/64, uint64(1)<<(e%64)
+		if p.seen[w]&bit != 0 {
+			continue
+		}
+		p.seen[w] |= bit
+		if _, _, err := p.gm.PageIn(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e))); err != nil {
+			return p.fail(fmt.Errorf("engine: expert pager: layer %d expert %d: %w", layer, e, err))
+		}
+	}
+	return true
+}
