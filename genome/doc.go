@@ -89,10 +89,14 @@
 // data, not from offset 0, so a whole-file extent is only partly inside
 // its mapping; eviction clips each extent to each mapping (Mapping.clip).
 //
-// Cold-to-Warm throughput against a plain 1 MiB-chunk sequential read of
-// the same evicted range, in the same benchmark (BenchmarkColdToWarm): a
-// whole 64 MiB file 0.74-0.76, a 48 MiB interior range 0.53-0.56 — the
-// exact tail costs what WILLNEED costs. The fault-driven reading this
+// The extent is read and mapped chunk by chunk (4 MiB), so the minor
+// faults of one chunk overlap the readahead of the next. Cold-to-Warm
+// throughput against a plain 1 MiB-chunk sequential read of the same
+// evicted range, in the same benchmark (BenchmarkColdToWarm): a whole 64
+// MiB file 0.78-0.80; a 48 MiB interior range 0.52-0.59, because its
+// guarded tail is two read-ahead windows read at WILLNEED's speed, and
+// this machine's disk has read_ahead_kb = 8192 (16 MiB of tail). With the
+// common 128 KiB window the tail is 256 KiB. The fault-driven reading this
 // replaced reached 0.86 on the whole file but let inference's own faults
 // spill outside the budget.
 //

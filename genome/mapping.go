@@ -282,10 +282,9 @@ func (a *ArtifactFile) fault(ex []Extent, op func(addr uintptr, n int64) error) 
 		if err != nil {
 			return err
 		}
-		if err := a.readExact(e); err != nil {
-			return err
-		}
-		if err := op(m.addrOf(e.Off), e.Len); err != nil {
+		// Read and map chunk by chunk: the minor faults of one chunk run
+		// while the readahead of the next is in flight.
+		if err := a.readExact(e, func(c Extent) error { return op(m.addrOf(c.Off), c.Len) }); err != nil {
 			return err
 		}
 	}
@@ -315,7 +314,7 @@ const willNeedChunk = 2 << 20
 //     as WILLNEED (doc.go); when it reaches the queued tail, whose pages
 //     carry no readahead mark, the chain ends, at most the tail's two
 //     windows ahead — inside the extent.
-func (a *ArtifactFile) readExact(e Extent) error {
+func (a *ArtifactFile) readExact(e Extent, then func(Extent) error) error {
 	end := min(e.End(), a.Size) // extents are page-aligned past EOF
 	tail := 2 * a.ra
 	rd := a.rf
@@ -334,13 +333,18 @@ func (a *ArtifactFile) readExact(e Extent) error {
 	if a.buf == nil {
 		a.buf = make([]byte, readChunk)
 	}
-	for off := e.Off; off < end; {
-		n := min(int64(len(a.buf)), end-off)
-		got, err := rd.ReadAt(a.buf[:n], off)
-		if got == 0 && err != nil {
-			return fmt.Errorf("genome: read %s at %d: %w", a.Path, off, err)
+	for off := e.Off; off < e.End(); {
+		n := min(int64(len(a.buf)), e.End()-off)
+		if r := min(n, end-off); r > 0 {
+			got, err := rd.ReadAt(a.buf[:r], off)
+			if got < int(r) && err != nil {
+				return fmt.Errorf("genome: read %s at %d: %w", a.Path, off+int64(got), err)
+			}
 		}
-		off += int64(got)
+		if err := then(Extent{Off: off, Len: n}); err != nil {
+			return err
+		}
+		off += n
 	}
 	return nil
 }
