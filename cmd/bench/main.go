@@ -193,14 +193,15 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "bench: loaded %s (%s, %.2f GiB) in %.2fs\n", path, m.Description(), float64(m.Size())/(1<<30), time.Since(t0).Seconds())
 		for _, t := range o.threads {
-			rs, err := benchModel(ctx, o, m, t, stderr)
+			// Results are printed as each test ends, before the context
+			// is torn down, so a failure in teardown cannot lose them.
+			err := benchModel(ctx, o, m, t, stderr, func(r result) {
+				r.SystemInfo = sysInfo
+				out.add(r)
+			})
 			if err != nil {
 				m.Close()
 				return err
-			}
-			for i := range rs {
-				rs[i].SystemInfo = sysInfo
-				out.add(rs[i])
 			}
 		}
 		m.Close()
@@ -220,24 +221,24 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 }
 
 // benchModel runs the pp and tg tests for one thread count.
-func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, stderr io.Writer) ([]result, error) {
+func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, stderr io.Writer, emit func(result)) error {
 	nctx := o.promptN + o.genN + 16
 	lctx, err := llama.NewContext(m, llama.ContextParams{
 		NCtx: nctx, NBatch: max(o.batch, o.promptN), NUbatch: o.ubatch, Threads: threads,
 		FlashAttention: map[bool]llama.FlashAttention{true: llama.FlashAttentionOn, false: llama.FlashAttentionOff}[o.flashAttn],
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer lctx.Close()
 	smp, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer smp.Close()
 	gen, err := engine.NewGenerator(lctx, smp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer gen.Close()
 
@@ -268,13 +269,12 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 	fmt.Fprintf(stderr, "bench: t=%d warm-up\n", threads)
 	gen.Reset()
 	if err := gen.Prompt(ctx, randomTokens(min(16, max(o.promptN, 1)))); err != nil {
-		return nil, err
+		return err
 	}
 	if _, _, err := gen.Next(); err != nil {
-		return nil, err
+		return err
 	}
 
-	var results []result
 	if o.promptN > 0 {
 		r := base
 		r.Test, r.NPrompt = fmt.Sprintf("pp%d", o.promptN), o.promptN
@@ -286,7 +286,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 			a0 := mallocs()
 			t0 := time.Now()
 			if err := gen.Prompt(ctx, toks); err != nil {
-				return nil, err
+				return err
 			}
 			d := time.Since(t0)
 			allocs = append(allocs, float64(mallocs()-a0)/float64(o.promptN))
@@ -298,7 +298,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 		r.AvgTS, r.StddevTS = meanStd(r.Samples)
 		r.LlamaAvgTS, _ = meanStd(llamaTS)
 		r.AllocsPerTok, _ = meanStd(allocs)
-		results = append(results, r)
+		emit(r)
 	}
 	if o.genN > 0 {
 		r := base
@@ -307,12 +307,12 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 		for rep := 0; rep < o.reps; rep++ {
 			gen.Reset()
 			if err := gen.Prompt(ctx, randomTokens(1)); err != nil {
-				return nil, err
+				return err
 			}
 			lctx.ResetPerf()
 			st, a, err := generateN(ctx, gen, o.genN)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			allocs = append(allocs, a)
 			r.Samples = append(r.Samples, st.GenTokensPerSecond())
@@ -326,9 +326,9 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 			r.LoopRatio = r.AvgTS / r.LlamaAvgTS
 		}
 		r.AllocsPerTok, _ = meanStd(allocs)
-		results = append(results, r)
+		emit(r)
 	}
-	return results, nil
+	return nil
 }
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench
@@ -409,8 +409,8 @@ func (p *printer) add(r result) {
 		if r.LoopRatio > 0 {
 			ratio = fmt.Sprintf("%.4f", r.LoopRatio)
 		}
-		fmt.Fprintf(p.w, "| %s | %.2f GiB | %.2f B | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %.2f |\n",
-			r.ModelDesc, float64(r.ModelSize)/(1<<30), float64(r.ModelParams)/1e9, r.Backend, r.Threads, r.Test,
+		fmt.Fprintf(p.w, "| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %.2f |\n",
+			r.ModelDesc, sizeString(r.ModelSize), paramString(r.ModelParams), r.Backend, r.Threads, r.Test,
 			r.AvgTS, r.StddevTS, r.LlamaAvgTS, ratio, r.AllocsPerTok)
 	case "benchstat":
 		if !p.header {
@@ -419,9 +419,13 @@ func (p *printer) add(r result) {
 		}
 		name := fmt.Sprintf("Benchmark%s/model=%s/t=%d", strings.ToUpper(r.Test[:1])+r.Test[1:], sanitize(r.Model), r.Threads)
 		toks := r.NPrompt + r.NGen
+		ratio := ""
+		if r.LoopRatio > 0 {
+			ratio = fmt.Sprintf("\t%.4f loop-ratio", r.LoopRatio)
+		}
 		for _, ts := range r.Samples {
-			fmt.Fprintf(p.w, "%s\t1\t%.0f ns/op\t%.2f tokens/s\t%.4f loop-ratio\t%.2f allocs/token\n",
-				name, float64(toks)/ts*1e9, ts, r.LoopRatio, r.AllocsPerTok)
+			fmt.Fprintf(p.w, "%s\t1\t%.0f ns/op\t%.2f tokens/s%s\t%.2f allocs/token\n",
+				name, float64(toks)/ts*1e9, ts, ratio, r.AllocsPerTok)
 		}
 	case "json":
 		p.rows = append(p.rows, r)
@@ -435,6 +439,22 @@ func (p *printer) flush() error {
 	enc := json.NewEncoder(p.w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(p.rows)
+}
+
+// sizeString and paramString format like llama-bench: GiB and B (billions)
+// for real models, MiB and M for the tiny test ones.
+func sizeString(n uint64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+}
+
+func paramString(n uint64) string {
+	if n >= 1e9 {
+		return fmt.Sprintf("%.2f B", float64(n)/1e9)
+	}
+	return fmt.Sprintf("%.2f M", float64(n)/1e6)
 }
 
 func sanitize(s string) string {
