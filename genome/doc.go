@@ -92,8 +92,9 @@
 // The extent is read and mapped chunk by chunk (4 MiB), so the minor
 // faults of one chunk overlap the readahead of the next. Cold-to-Warm
 // throughput against a plain 1 MiB-chunk sequential read of the same
-// evicted range, in the same benchmark (BenchmarkColdToWarm): a whole 64
-// MiB file 0.78-0.80; a 48 MiB interior range 0.52-0.59, because its
+// evicted range, in the same benchmark (BenchmarkColdToWarm, -benchtime
+// 8x -count 3): a whole 64 MiB file 0.82-0.83 (0.78-0.80 at 5x); a 48 MiB
+// interior range 0.52-0.61, because its
 // guarded tail is two read-ahead windows read at WILLNEED's speed, and
 // this machine's disk has read_ahead_kb = 8192 (16 MiB of tail). With the
 // common 128 KiB window the tail is 256 KiB. The fault-driven reading this
