@@ -145,6 +145,7 @@ func (g *Generator) Generate(ctx context.Context, prompt []llama.Token, n int, e
 		}
 		return st, err
 	}
+	g.ctx.Synchronize()
 	st.PromptTokens = len(prompt)
 	st.PromptTime = time.Since(t0)
 
@@ -174,6 +175,7 @@ func (g *Generator) Generate(ctx context.Context, prompt []llama.Token, n int, e
 			break
 		}
 	}
+	g.ctx.Synchronize() // count the last decode's GPU time in the loop's
 	st.GenTime = time.Since(t1)
 	st.Perf = g.ctx.Perf()
 	if st.StopReason == "cancelled" {

@@ -277,6 +277,16 @@ func (c *Context) DecodeContext(ctx context.Context, b *Batch) error {
 	return err
 }
 
+// Synchronize waits until the work of the last Decode is done. Decode may
+// return before an asynchronous backend (CUDA) has finished; reading
+// logits or sampling waits implicitly, so only code that times decodes
+// needs this.
+func (c *Context) Synchronize() {
+	if c.c != nil {
+		C.llama_synchronize(c.c)
+	}
+}
+
 // Interrupt asks a running Decode to stop at the next graph node; it
 // returns ErrAborted. It is safe to call from any goroutine. A Decode that
 // starts later is not affected.

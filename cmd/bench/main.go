@@ -288,6 +288,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 			if err := gen.Prompt(ctx, toks); err != nil {
 				return err
 			}
+			lctx.Synchronize() // a GPU decode returns before it is done
 			d := time.Since(t0)
 			allocs = append(allocs, float64(mallocs()-a0)/float64(o.promptN))
 			ts := float64(o.promptN) / d.Seconds()
@@ -310,7 +311,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 				return err
 			}
 			lctx.ResetPerf()
-			st, a, err := generateN(ctx, gen, o.genN)
+			st, a, err := generateN(ctx, lctx, gen, o.genN)
 			if err != nil {
 				return err
 			}
@@ -333,7 +334,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench
 // does) and returns the loop's stats and its heap allocations per token.
-func generateN(ctx context.Context, gen *engine.Generator, n int) (engine.Stats, float64, error) {
+func generateN(ctx context.Context, lctx *llama.Context, gen *engine.Generator, n int) (engine.Stats, float64, error) {
 	var st engine.Stats
 	a0 := mallocs()
 	t0 := time.Now()
@@ -351,6 +352,7 @@ func generateN(ctx context.Context, gen *engine.Generator, n int) (engine.Stats,
 		}
 		st.GenDecodes++
 	}
+	lctx.Synchronize() // the last decode may still run on a GPU
 	st.GenTime = time.Since(t0)
 	a := float64(mallocs()-a0) / float64(max(st.GenDecodes, 1))
 	return st, a, nil
