@@ -23,6 +23,10 @@ var (
 	ErrValueType = errors.New("gguf: invalid metadata value type")
 	// ErrDuplicate is returned when a metadata key or a tensor name repeats.
 	ErrDuplicate = errors.New("gguf: duplicate name")
+
+	// ErrEmptyName is returned when a metadata key or a tensor name is
+	// empty; llama.cpp's reader asserts on (and so aborts for) an empty key.
+	ErrEmptyName = errors.New("gguf: empty name")
 	// ErrAlignment is returned when general.alignment is not a uint32 power
 	// of two.
 	ErrAlignment = errors.New("gguf: bad alignment")

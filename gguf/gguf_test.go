@@ -275,6 +275,8 @@ func TestCorrupt(t *testing.T) {
 		{"bad value type", minimal(0, 1, kvBytes("k", 13, pad)), ErrValueType, `kv["k"].type`, 24 + 8 + 1},
 		{"nested array", minimal(0, 1, kvBytes("k", 9, arr(9, 1)), pad), ErrValueType, `kv["k"].elem_type`, 24 + 8 + 1 + 4},
 		{"duplicate key", minimal(0, 2, kvBytes("k", 0, []byte{1}), kvBytes("k", 0, []byte{1})), ErrDuplicate, "kv[1].key", 24 + 14},
+		{"empty key", minimal(0, 1, kvBytes("", 0, []byte{1})), ErrEmptyName, "kv[0].key", 24},
+		{"empty tensor name", minimal(1, 0, tensorBytes("", []uint64{8}, 0, 0), pad), ErrEmptyName, "tensor_info[0].name", 24},
 		{"alignment not pow2", minimal(0, 1, kvBytes("general.alignment", 4, u32le(48))), ErrAlignment, `kv["general.alignment"]`, 24},
 		{"alignment zero", minimal(0, 1, kvBytes("general.alignment", 4, u32le(0))), ErrAlignment, `kv["general.alignment"]`, 24},
 		{"alignment wrong type", minimal(0, 1, kvBytes("general.alignment", 10, u64le(32))), ErrAlignment, `kv["general.alignment"]`, 24},

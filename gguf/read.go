@@ -158,6 +158,9 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
+		if key == "" {
+			return nil, c.errAt(fmt.Sprintf("kv[%d].key", i), kvOff, ErrEmptyName, "empty key")
+		}
 		if _, dup := f.kvIndex[key]; dup {
 			return nil, c.errAt(fmt.Sprintf("kv[%d].key", i), kvOff, ErrDuplicate, fmt.Sprintf("key %q repeats", key))
 		}
@@ -185,6 +188,9 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		ti, err := c.tensorInfo(i)
 		if err != nil {
 			return nil, err
+		}
+		if ti.Name == "" {
+			return nil, c.errAt(fmt.Sprintf("tensor_info[%d].name", i), infoOff, ErrEmptyName, "empty tensor name")
 		}
 		if _, dup := f.tensorIndex[ti.Name]; dup {
 			return nil, c.errAt(fmt.Sprintf("tensor_info[%d].name", i), infoOff, ErrDuplicate, fmt.Sprintf("tensor %q repeats", ti.Name))

@@ -31,6 +31,9 @@ func (w *Writer) SetKV(key string, value any) error {
 	if w.keys == nil {
 		w.keys = map[string]bool{}
 	}
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrWrite)
+	}
 	if w.keys[key] {
 		return fmt.Errorf("%w: key %q set twice", ErrWrite, key)
 	}
@@ -48,6 +51,8 @@ func (w *Writer) AddTensor(name string, typ Type, dims ...uint64) error {
 		w.names = map[string]bool{}
 	}
 	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty tensor name", ErrWrite)
 	case w.names[name]:
 		return fmt.Errorf("%w: tensor %q declared twice", ErrWrite, name)
 	case len(name) > MaxNameLen:
