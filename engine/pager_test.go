@@ -194,3 +194,50 @@ func TestExpertPagerErrors(t *testing.T) {
 		t.Logf("pager error: %v", pager.Err())
 	}
 }
+
+func TestNewBudgetAndParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"512MiB", 512 << 20}, {"6GiB", 6 << 30}, {"1.5G", 3 << 29}, {"1048576", 1 << 20}, {"64K", 64 << 10}} {
+		if got, err := engine.ParseBytes(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseBytes(%q): got %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "GiB", "-1MiB", "12XB", "lots"} {
+		if _, err := engine.ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q): got nil error", bad)
+		}
+	}
+
+	dense, err := llama.LoadModel(tinyModel(t, "tiny-dense"), llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dense.Close()
+	if _, err := engine.NewBudget(context.Background(), dense, 1<<20); err == nil {
+		t.Error("NewBudget on a dense model: got nil error")
+	}
+	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b, err := engine.NewBudget(context.Background(), m, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := generateGreedy(t, m, b.Pager.Observer(), []llama.Token{1, 70, 80}, 8, nil)
+	if len(got) != 8 || b.Pager.Err() != nil {
+		t.Errorf("got %d tokens, pager error %v", len(got), b.Pager.Err())
+	}
+	if st := b.Genome.Stats(); st.TotalFaults() == 0 {
+		t.Error("no page faults: the experts were not paged through the genome")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

@@ -48,6 +48,7 @@ type options struct {
 	ubatch      int
 	noMmap      bool
 	flashAttn   bool
+	budget      int64
 	output      string
 	cpuProfile  string
 	memProfile  string
@@ -62,6 +63,9 @@ type result struct {
 	ModelSize    uint64    `json:"model_size"`
 	ModelParams  uint64    `json:"model_n_params"`
 	Backend      string    `json:"backend"`
+	Budget       int64     `json:"expert_budget,omitempty"` // bytes, with -budget
+	PageFaults   uint64    `json:"page_faults,omitempty"`   // genome faults during the test
+	Evictions    uint64    `json:"evictions,omitempty"`
 	Threads      int       `json:"n_threads"`
 	GPULayers    int       `json:"n_gpu_layers"`
 	Test         string    `json:"test"` // "pp512", "tg128"
@@ -115,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.ubatch, "ub", 512, "physical batch size")
 	fs.BoolVar(&o.noMmap, "no-mmap", false, "read weights instead of mapping the file")
 	fs.BoolVar(&o.flashAttn, "fa", false, "enable flash attention")
+	budget := fs.String("budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
 	fs.StringVar(&o.output, "o", "md", "output `format`: md, json or benchstat")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `file`")
@@ -135,6 +140,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return fail("unexpected arguments %q", fs.Args())
 	}
 	o.models = strings.Split(*models, ",")
+	if *budget != "" {
+		b, err := engine.ParseBytes(*budget)
+		if err != nil || b <= 0 {
+			return fail("bad -budget %q", *budget)
+		}
+		o.budget = b
+	}
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -191,18 +203,31 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "bench: loaded %s (%s, %.2f GiB) in %.2fs\n", path, m.Description(), float64(m.Size())/(1<<30), time.Since(t0).Seconds())
+		fmt.Fprintf(stderr, "bench: loaded %s (%s, %s) in %.2fs\n", path, m.Description(), sizeString(m.Size()), time.Since(t0).Seconds())
+		var budget *engine.Budget
+		if o.budget > 0 {
+			if budget, err = engine.NewBudget(ctx, m, o.budget); err != nil {
+				m.Close()
+				return err
+			}
+			fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(o.budget)))
+		}
 		for _, t := range o.threads {
 			// Results are printed as each test ends, before the context
 			// is torn down, so a failure in teardown cannot lose them.
-			err := benchModel(ctx, o, m, t, stderr, func(r result) {
+			err := benchModel(ctx, o, m, budget, t, stderr, func(r result) {
 				r.SystemInfo = sysInfo
 				out.add(r)
 			})
 			if err != nil {
+				budget.Close()
 				m.Close()
 				return err
 			}
+		}
+		if err := budget.Close(); err != nil {
+			m.Close()
+			return err
 		}
 		m.Close()
 	}
@@ -221,12 +246,16 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 }
 
 // benchModel runs the pp and tg tests for one thread count.
-func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, stderr io.Writer, emit func(result)) error {
+func benchModel(ctx context.Context, o *options, m *llama.Model, budget *engine.Budget, threads int, stderr io.Writer, emit func(result)) error {
 	nctx := o.promptN + o.genN + 16
-	lctx, err := llama.NewContext(m, llama.ContextParams{
+	cp := llama.ContextParams{
 		NCtx: nctx, NBatch: max(o.batch, o.promptN), NUbatch: o.ubatch, Threads: threads,
 		FlashAttention: map[bool]llama.FlashAttention{true: llama.FlashAttentionOn, false: llama.FlashAttentionOff}[o.flashAttn],
-	})
+	}
+	if budget != nil {
+		cp.Observer = budget.Pager.Observer()
+	}
+	lctx, err := llama.NewContext(m, cp)
 	if err != nil {
 		return err
 	}
@@ -245,6 +274,7 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 	base := result{
 		Model: filepath.Base(m.Path()), ModelDesc: m.Description(), ModelSize: m.Size(), ModelParams: m.ParamCount(),
 		Backend: backendName(o.gpuLayers), Threads: threads, GPULayers: o.gpuLayers, Timestamp: time.Now().UTC(),
+		Budget: o.budget,
 	}
 	vocab := m.Vocab()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -275,7 +305,31 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 		return err
 	}
 
+	// paging reports the genome's work over one test and fails the run
+	// if paging failed (the decode would have been aborted anyway).
+	var f0, e0 uint64
+	mark := func() {
+		if budget != nil {
+			st := budget.Genome.Stats()
+			f0, e0 = st.TotalFaults(), st.Evictions
+		}
+	}
+	paging := func(r *result) error {
+		if budget == nil {
+			return nil
+		}
+		if err := budget.Pager.Err(); err != nil {
+			return err
+		}
+		st := budget.Genome.Stats()
+		r.PageFaults, r.Evictions = st.TotalFaults()-f0, st.Evictions-e0
+		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in so far\n",
+			threads, r.Test, r.PageFaults, r.Evictions, st.Hits, float64(st.BytesPagedIn)/(1<<20))
+		return nil
+	}
+
 	if o.promptN > 0 {
+		mark()
 		r := base
 		r.Test, r.NPrompt = fmt.Sprintf("pp%d", o.promptN), o.promptN
 		var llamaTS, allocs []float64
@@ -299,9 +353,13 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 		r.AvgTS, r.StddevTS = meanStd(r.Samples)
 		r.LlamaAvgTS, _ = meanStd(llamaTS)
 		r.AllocsPerTok, _ = meanStd(allocs)
+		if err := paging(&r); err != nil {
+			return err
+		}
 		emit(r)
 	}
 	if o.genN > 0 {
+		mark()
 		r := base
 		r.Test, r.NGen = fmt.Sprintf("tg%d", o.genN), o.genN
 		var llamaTS, allocs []float64
@@ -327,6 +385,9 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, threads int, st
 			r.LoopRatio = r.AvgTS / r.LlamaAvgTS
 		}
 		r.AllocsPerTok, _ = meanStd(allocs)
+		if err := paging(&r); err != nil {
+			return err
+		}
 		emit(r)
 	}
 	return nil
@@ -412,7 +473,7 @@ func (p *printer) add(r result) {
 			ratio = fmt.Sprintf("%.4f", r.LoopRatio)
 		}
 		fmt.Fprintf(p.w, "| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %.2f |\n",
-			r.ModelDesc, sizeString(r.ModelSize), paramString(r.ModelParams), r.Backend, r.Threads, r.Test,
+			r.ModelDesc, sizeString(r.ModelSize), paramString(r.ModelParams), backendLabel(r), r.Threads, r.Test,
 			r.AvgTS, r.StddevTS, r.LlamaAvgTS, ratio, r.AllocsPerTok)
 	case "benchstat":
 		if !p.header {
@@ -441,6 +502,15 @@ func (p *printer) flush() error {
 	enc := json.NewEncoder(p.w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(p.rows)
+}
+
+// backendLabel is the backend column: the backend, plus the expert budget
+// when the genome paged the experts.
+func backendLabel(r result) string {
+	if r.Budget > 0 {
+		return fmt.Sprintf("%s, experts in %s", r.Backend, sizeString(uint64(r.Budget)))
+	}
+	return r.Backend
 }
 
 // sizeString and paramString format like llama-bench: GiB and B (billions)

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/llama"
+)
+
+// Budget runs a loaded MoE model's experts within a byte budget: a genome
+// over the model file, attached to llama.cpp's mapping, with every expert
+// evicted to Cold and an ExpertPager to page them back in as the router
+// picks them. Dense weights stay where llama.cpp's load put them.
+type Budget struct {
+	Genome *genome.Local
+	Pager  *ExpertPager
+	id     genome.ArtifactID
+}
+
+// NewBudget sets up expert paging for m (loaded with mmap, the default)
+// within bytes (split between the Warm and Bench tiers, genome.Budget).
+// Pass b.Pager.Observer() in the llama.ContextParams of every context of m,
+// and Close b before closing m.
+func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error) {
+	if m.ExpertCount() == 0 {
+		return nil, fmt.Errorf("engine: budget: %s has no experts to page", m.Path())
+	}
+	if bytes <= 0 {
+		return nil, fmt.Errorf("engine: budget: %d bytes", bytes)
+	}
+	gm, err := genome.NewLocal(genome.Config{Tiers: genome.Budget(bytes)})
+	if err != nil {
+		return nil, err
+	}
+	b := &Budget{Genome: gm}
+	fail := func(err error) (*Budget, error) {
+		gm.Close()
+		return nil, fmt.Errorf("engine: budget: %w", err)
+	}
+	if b.id, _, err = gm.RegisterGGUF(m.Path()); err != nil {
+		return fail(err)
+	}
+	if _, err := gm.AttachMappings(b.id); err != nil {
+		return fail(fmt.Errorf("%w (was the model loaded with mmap?)", err))
+	}
+	who := genome.NewPersonaID()
+	if err := gm.RegisterPersona(genome.Persona{ID: who, Name: "inference"}); err != nil {
+		return fail(err)
+	}
+	experts, err := gm.Pages(b.id, genome.PageExpert)
+	if err != nil {
+		return fail(err)
+	}
+	for _, ref := range experts {
+		if err := gm.PageOut(ctx, ref, genome.TierCold); err != nil {
+			return fail(err)
+		}
+	}
+	if b.Pager, err = NewExpertPager(ctx, gm, b.id, who, m.ExpertCount()); err != nil {
+		return fail(err)
+	}
+	return b, nil
+}
+
+// Close lets go of llama.cpp's mapping and closes the genome. Call it
+// before the model is closed. It is idempotent.
+func (b *Budget) Close() error {
+	if b == nil || b.Genome == nil {
+		return nil
+	}
+	err := errors.Join(b.Genome.DetachMappings(b.id), b.Genome.Close())
+	b.Genome = nil
+	return err
+}
+
+// ParseBytes parses a size such as "512MiB", "6GiB", "1.5G" or "1048576"
+// (binary units; K, M, G and T are taken as KiB, MiB, GiB and TiB).
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || v*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("engine: bad size %q (want e.g. 512MiB, 6GiB)", s)
+	}
+	return int64(v * float64(mult)), nil
+}
