@@ -93,9 +93,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	level := slog.LevelError // llama.cpp's warnings are noise in results; -v shows all
 	if opts.verbose {
-		llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		level = slog.LevelDebug
 	}
+	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := bench(ctx, opts, stdout, stderr); err != nil {

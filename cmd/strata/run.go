@@ -51,6 +51,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	lora := fs.String("lora", "", "LoRA adapter `file` to apply")
 	loraScale := fs.Float64("lora-scale", 1.0, "LoRA adapter scale")
 	ngl := fs.Int("ngl", 0, "layers to offload to the GPU (-1: all)")
+	budget := fs.String("budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
 	asJSON := fs.Bool("json", false, "print one JSON object per token and a summary")
 	verbose := fs.Bool("v", false, "show llama.cpp's log")
 	if err := fs.Parse(args); err != nil {
@@ -61,8 +62,20 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 		return errUsage
 	}
+	// llama.cpp's warnings (e.g. about a generated vocabulary) are noise
+	// for a one-shot run; -v shows everything.
+	level := slog.LevelError
 	if *verbose {
-		llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		level = slog.LevelDebug
+	}
+	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	var budgetBytes int64
+	if *budget != "" {
+		n, err := engine.ParseBytes(*budget)
+		if err != nil {
+			return err
+		}
+		budgetBytes = n
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -73,7 +86,16 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	lctx, err := llama.NewContext(m, llama.ContextParams{NCtx: *nctx, Threads: *threads})
+	cp := llama.ContextParams{NCtx: *nctx, Threads: *threads}
+	if budgetBytes > 0 {
+		b, err := engine.NewBudget(ctx, m, budgetBytes)
+		if err != nil {
+			return err
+		}
+		defer b.Close() // before m.Close: defers run last-in first-out
+		cp.Observer = b.Pager.Observer()
+	}
+	lctx, err := llama.NewContext(m, cp)
 	if err != nil {
 		return err
 	}
