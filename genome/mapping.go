@@ -111,6 +111,7 @@ type Mapping struct {
 	off   int64 // file offset mapped at addr
 	owned bool
 	data  []byte // owned mappings only
+	seen  bool   // scratch for revalidate; caller holds the manager's opMu
 }
 
 // Addr returns the first address of the mapping.
@@ -163,6 +164,8 @@ type ArtifactFile struct {
 
 	bufMu sync.Mutex
 	buf   []byte // readExact's scratch
+
+	procMaps mapsScanner // revalidate's reader; caller holds the manager's opMu
 }
 
 // Mappings returns the mappings the genome acts on, primary first.
@@ -474,35 +477,46 @@ func (a *ArtifactFile) revalidate() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	all, err := selfMappings()
+	text, err := a.procMaps.read()
 	if err != nil {
 		return 0, err
 	}
-	all = mergeFileMappings(all)
-	kept := a.maps[:0:0]
+	for _, m := range a.maps {
+		m.seen = m.owned
+	}
+	err = a.procMaps.runs(text, func(r fileRun) {
+		if r.ino != ino || r.maj != maj || r.min != mnr {
+			return
+		}
+		for _, m := range a.maps {
+			if !m.seen && r.start <= m.addr && m.addr+uintptr(m.size) <= r.end &&
+				r.off+int64(m.addr-r.start) == m.off {
+				m.seen = true
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
 	dropped := 0
 	for _, m := range a.maps {
-		if m.owned || stillMapped(all, m, maj, mnr, ino) {
-			kept = append(kept, m)
-		} else {
+		if !m.seen {
 			dropped++
+		}
+	}
+	if dropped == 0 {
+		return 0, nil
+	}
+	// A new slice, not an in-place filter: Mappings may have handed the
+	// old one out.
+	kept := make([]*Mapping, 0, len(a.maps)-dropped)
+	for _, m := range a.maps {
+		if m.seen {
+			kept = append(kept, m)
 		}
 	}
 	a.maps = kept
 	return dropped, nil
-}
-
-// stillMapped reports whether m is inside one entry of all that maps the
-// same file at the same offset.
-func stillMapped(all []procMapping, m *Mapping, maj, mnr uint32, ino uint64) bool {
-	for _, pm := range all {
-		if pm.Inode == ino && pm.DevMajor == maj && pm.DevMinor == mnr &&
-			pm.Start <= m.addr && m.addr+uintptr(m.size) <= pm.End &&
-			pm.Offset+int64(m.addr-pm.Start) == m.off {
-			return true
-		}
-	}
-	return false
 }
 
 // detach drops every attached mapping.
