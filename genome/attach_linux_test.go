@@ -139,8 +139,14 @@ func TestDetachKeepsWarmLocked(t *testing.T) {
 	if got := smapsLocked(t, llama); got != mib {
 		t.Fatalf("attached: llama's mapping has %d locked, want %d", got, mib)
 	}
+	if !smapsFlag(t, llama, "rr") {
+		t.Error("attached: llama's mapping lacks MADV_RANDOM (VmFlags rr)")
+	}
 	if err := fx.m.DetachMappings(fx.art); err != nil {
 		t.Fatal(err)
+	}
+	if smapsFlag(t, llama, "rr") {
+		t.Error("detached: llama's mapping still has MADV_RANDOM (VmFlags rr)")
 	}
 	if got := smapsLocked(t, llama); got != 0 {
 		t.Fatalf("detached: llama's mapping has %d locked, want 0", got)
@@ -149,6 +155,36 @@ func TestDetachKeepsWarmLocked(t *testing.T) {
 	if got := smapsLocked(t, file.own.data); got != mib {
 		t.Fatalf("detached: own mapping has %d locked, want %d", got, mib)
 	}
+}
+
+// smapsFlag reports whether any VMA inside b has flag in its VmFlags line
+// of /proc/self/smaps (e.g. "rr" for MADV_RANDOM).
+func smapsFlag(tb testing.TB, b []byte, flag string) bool {
+	tb.Helper()
+	raw, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lo, hi := sliceAddr(b), sliceAddr(b)+uintptr(len(b))
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") {
+			pm, err := parseProcMapsLine(line)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			in = pm.Start >= lo && pm.End <= hi
+			continue
+		}
+		if in && f[0] == "VmFlags:" && slices.Contains(f[1:], flag) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestAttachWithoutForeignMapping(t *testing.T) {

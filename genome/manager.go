@@ -334,7 +334,9 @@ func (m *Local) DetachMappings(id ArtifactID) error {
 	if err := a.file.unlock(warm); err != nil {
 		return err
 	}
-	a.file.detach()
+	if err := a.file.detach(); err != nil {
+		return err
+	}
 	return a.file.lock(warm)
 }
 

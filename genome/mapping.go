@@ -519,9 +519,21 @@ func (a *ArtifactFile) revalidate() (int, error) {
 	return dropped, nil
 }
 
-// detach drops every attached mapping.
-func (a *ArtifactFile) detach() {
+// detach drops the foreign mappings, handing their read-around back to the
+// kernel (MADV_NORMAL): once the genome no longer decides what is read,
+// one-page faults would only slow inference down. Caller revalidated the
+// mappings, so none of them has been unmapped.
+func (a *ArtifactFile) detach() error {
+	var first error
+	for _, m := range a.maps {
+		if !m.owned {
+			if err := sysNormal(m.addr, m.size); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
 	a.maps = []*Mapping{a.own}
+	return first
 }
 
 // parseStatusKB returns the value of a "Key:   N kB" line of

@@ -86,6 +86,11 @@ func sysRandom(addr uintptr, n int64) error {
 	return sysMadvise(addr, n, unix.MADV_RANDOM, "MADV_RANDOM")
 }
 
+// sysNormal restores the kernel's default read-around (MADV_NORMAL).
+func sysNormal(addr uintptr, n int64) error {
+	return sysMadvise(addr, n, unix.MADV_NORMAL, "MADV_NORMAL")
+}
+
 // openRandom opens path for reads the kernel must not extend: with
 // POSIX_FADV_RANDOM a read brings in exactly the pages it asks for.
 func openRandom(path string) (*os.File, error) {

@@ -25,6 +25,7 @@ func sysFadviseDontNeed(f *os.File, off, n int64) error {
 }
 func sysFadviseWillNeed(f *os.File, off, n int64) error { return ErrUnsupported }
 func sysRandom(addr uintptr, n int64) error             { return ErrUnsupported }
+func sysNormal(addr uintptr, n int64) error             { return ErrUnsupported }
 func openRandom(path string) (*os.File, error)          { return nil, ErrUnsupported }
 func sysResident(addr uintptr, n int64) (int64, error)  { return 0, ErrUnsupported }
 func fileID(f *os.File) (uint32, uint32, uint64, error) {
