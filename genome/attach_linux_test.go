@@ -28,44 +28,70 @@ func foreignMap(tb testing.TB, p string, size int) []byte {
 	return b
 }
 
-// smapsLocked sums the Rss of the mlock'd VMAs ("lo" in VmFlags) of
-// /proc/self/smaps that lie inside b. Rss, not the Locked: line, because
-// Locked is proportional (Pss) and halves when two mappings share a page.
-func smapsLocked(tb testing.TB, b []byte) int64 {
+// walkSmaps calls fn with the fields of each line of /proc/self/smaps
+// that describes a VMA lying inside b.
+func walkSmaps(tb testing.TB, b []byte, fn func(f []string)) {
 	tb.Helper()
 	raw, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lo := sliceAddr(b)
-	hi := lo + uintptr(len(b))
-	var in bool
-	var rss, total int64
+	lo, hi := sliceAddr(b), sliceAddr(b)+uintptr(len(b))
+	in := false
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
 		}
-		if !strings.HasSuffix(f[0], ":") {
-			pm, err := parseProcMapsLine(line)
-			if err != nil {
-				tb.Fatal(err)
+		if !strings.HasSuffix(f[0], ":") { // a VMA header line
+			r, ok := parseMapsRun([]byte(line))
+			if !ok {
+				tb.Fatalf("smaps header %q", line)
 			}
-			in, rss = pm.Start >= lo && pm.End <= hi, 0
+			in = r.start >= lo && r.end <= hi
+			fn(nil) // a new VMA starts
 			continue
 		}
+		if in {
+			fn(f)
+		}
+	}
+}
+
+// smapsLocked sums the Rss of the mlock'd VMAs ("lo" in VmFlags) of
+// /proc/self/smaps that lie inside b. Rss, not the Locked: line, because
+// Locked is proportional (Pss) and halves when two mappings share a page.
+func smapsLocked(tb testing.TB, b []byte) int64 {
+	tb.Helper()
+	var rss, total int64
+	walkSmaps(tb, b, func(f []string) {
 		switch {
-		case in && f[0] == "Rss:":
+		case f == nil:
+			rss = 0
+		case f[0] == "Rss:":
 			kb, err := strconv.ParseInt(f[1], 10, 64)
 			if err != nil {
 				tb.Fatal(err)
 			}
 			rss = kb << 10
-		case in && f[0] == "VmFlags:" && slices.Contains(f[1:], "lo"):
+		case f[0] == "VmFlags:" && slices.Contains(f[1:], "lo"):
 			total += rss
 		}
-	}
+	})
 	return total
+}
+
+// smapsFlag reports whether any VMA inside b has flag in its VmFlags line
+// of /proc/self/smaps (e.g. "rr" for MADV_RANDOM).
+func smapsFlag(tb testing.TB, b []byte, flag string) bool {
+	tb.Helper()
+	found := false
+	walkSmaps(tb, b, func(f []string) {
+		if f != nil && f[0] == "VmFlags:" && slices.Contains(f[1:], flag) {
+			found = true
+		}
+	})
+	return found
 }
 
 // TestAttachToForeignMapping checks the two facts attaching rests on: an
@@ -155,36 +181,6 @@ func TestDetachKeepsWarmLocked(t *testing.T) {
 	if got := smapsLocked(t, file.own.data); got != mib {
 		t.Fatalf("detached: own mapping has %d locked, want %d", got, mib)
 	}
-}
-
-// smapsFlag reports whether any VMA inside b has flag in its VmFlags line
-// of /proc/self/smaps (e.g. "rr" for MADV_RANDOM).
-func smapsFlag(tb testing.TB, b []byte, flag string) bool {
-	tb.Helper()
-	raw, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lo, hi := sliceAddr(b), sliceAddr(b)+uintptr(len(b))
-	in := false
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if !strings.HasSuffix(f[0], ":") {
-			pm, err := parseProcMapsLine(line)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			in = pm.Start >= lo && pm.End <= hi
-			continue
-		}
-		if in && f[0] == "VmFlags:" && slices.Contains(f[1:], flag) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestAttachWithoutForeignMapping(t *testing.T) {

@@ -418,19 +418,22 @@ func (a *ArtifactFile) attach() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	all, err := selfMappings()
+	text, err := a.procMaps.read()
 	if err != nil {
 		return 0, err
 	}
 	var found []*Mapping
-	for _, pm := range mergeFileMappings(all) {
-		if pm.Inode != ino || pm.DevMajor != maj || pm.DevMinor != mnr {
-			continue
+	err = a.procMaps.runs(text, func(r fileRun) {
+		if r.ino != ino || r.maj != maj || r.min != mnr {
+			return
 		}
-		if a.own != nil && pm.Start < a.own.addr+uintptr(alignUp(a.own.size)) && a.own.addr < pm.End {
-			continue // our own mapping
+		if a.own != nil && r.start < a.own.addr+uintptr(alignUp(a.own.size)) && a.own.addr < r.end {
+			return // our own mapping
 		}
-		found = append(found, &Mapping{addr: pm.Start, size: int64(pm.End - pm.Start), off: pm.Offset})
+		found = append(found, &Mapping{addr: r.start, size: int64(r.end - r.start), off: r.off})
+	})
+	if err != nil {
+		return 0, err
 	}
 	// From now on the genome decides which pages of the file are read.
 	// The kernel's read-around on a fault would otherwise pull in whole

@@ -149,16 +149,6 @@ func fileID(f *os.File) (major, minor uint32, inode uint64, err error) {
 	return unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino, nil
 }
 
-// selfMappings reads and parses /proc/self/maps.
-func selfMappings() ([]procMapping, error) {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return nil, fmt.Errorf("genome: %w", err)
-	}
-	defer f.Close()
-	return parseProcMaps(f)
-}
-
 // vmLocked returns VmLck of this process from /proc/self/status, in bytes.
 func vmLocked() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")

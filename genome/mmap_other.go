@@ -31,5 +31,4 @@ func sysResident(addr uintptr, n int64) (int64, error)  { return 0, ErrUnsupport
 func fileID(f *os.File) (uint32, uint32, uint64, error) {
 	return 0, 0, 0, ErrUnsupported
 }
-func selfMappings() ([]procMapping, error) { return nil, ErrUnsupported }
-func vmLocked() (int64, error)             { return 0, ErrUnsupported }
+func vmLocked() (int64, error) { return 0, ErrUnsupported }

@@ -109,19 +109,17 @@ func TestParseProcMaps(t *testing.T) {
 7f1c2e000000-7f1c2e001000 rw-p 00000000 00:00 0 
 7ffd1e9c1000-7ffd1e9e2000 rw-p 00000000 00:00 0                          [stack]
 `
-	pms, err := parseProcMaps(strings.NewReader(text))
-	if err != nil {
+	var s mapsScanner
+	var runs []fileRun
+	if err := s.runs([]byte(text), func(r fileRun) { runs = append(runs, r) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(pms) != 5 {
-		t.Fatalf("got %d entries, want 5", len(pms))
+	// The two model VMAs join; anonymous mappings are not file runs.
+	if len(runs) != 2 {
+		t.Fatalf("got %d runs %+v, want 2", len(runs), runs)
 	}
-	if p := pms[1]; p.Start != 0x7f1c2a000000 || p.Offset != 0 || p.DevMajor != 0xfd || p.DevMinor != 1 || p.Inode != 42 || p.Path != "/tmp/x/model gguf.bin" || p.Perms != "r--s" {
-		t.Fatalf("entry 1: got %+v", p)
-	}
-	merged := mergeFileMappings(pms)
-	if len(merged) != 4 || merged[1].End != 0x7f1c2e000000 {
-		t.Fatalf("merged: got %d entries, [1] = %+v, want 4 with the two model VMAs joined", len(merged), merged[1])
+	if r := runs[1]; r.start != 0x7f1c2a000000 || r.end != 0x7f1c2e000000 || r.off != 0 || r.maj != 0xfd || r.min != 1 || r.ino != 42 {
+		t.Fatalf("run 1: got %+v", r)
 	}
 	bad := []string{
 		"zz-10 r--p 0 fd:01 1 /x",
@@ -132,28 +130,24 @@ func TestParseProcMaps(t *testing.T) {
 		"10-20",
 	}
 	for _, line := range bad {
-		if _, err := parseProcMaps(strings.NewReader(line + "\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		if err := s.runs([]byte(line+"\n"), func(fileRun) {}); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("parse %q: got %v, want an error naming line 1", line, err)
 		}
 	}
 }
 
-// FuzzParseProcMaps checks that any input gives entries or an error, never
-// a panic, and that every entry has End >= Start.
+// FuzzParseProcMaps checks that any input gives runs or an error, never a
+// panic, and that every run has end >= start.
 func FuzzParseProcMaps(f *testing.F) {
 	f.Add("7f1c2a000000-7f1c2a200000 r--s 00000000 fd:01 42   /tmp/m.gguf\n")
 	f.Add("0-1 ---p 0 0:0 0\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		pms, err := parseProcMaps(strings.NewReader(s))
-		if err != nil {
-			return
-		}
-		for _, p := range pms {
-			if p.End < p.Start {
-				t.Fatalf("entry %+v: end before start", p)
+		var sc mapsScanner
+		_ = sc.runs([]byte(s), func(r fileRun) {
+			if r.end < r.start {
+				t.Fatalf("run %+v: end before start", r)
 			}
-		}
-		_ = mergeFileMappings(pms)
+		})
 	})
 }
 
