@@ -556,73 +556,44 @@ func (c *cursor) array(field string) (any, error) {
 	return decodeArray(vt, b, int(n)), nil
 }
 
+// decodeArray decodes n little-endian elements of type vt from b, which
+// holds exactly n of them.
 func decodeArray(vt ValueType, b []byte, n int) any {
 	le := binary.LittleEndian
 	switch vt {
 	case ValueUint8:
 		return append([]uint8(nil), b...)
 	case ValueInt8:
-		out := make([]int8, n)
-		for i := range out {
-			out[i] = int8(b[i])
-		}
-		return out
+		return decodeEach(b, n, 1, func(b []byte) int8 { return int8(b[0]) })
 	case ValueBool:
-		out := make([]bool, n)
-		for i := range out {
-			out[i] = b[i] != 0
-		}
-		return out
+		return decodeEach(b, n, 1, func(b []byte) bool { return b[0] != 0 })
 	case ValueUint16:
-		out := make([]uint16, n)
-		for i := range out {
-			out[i] = le.Uint16(b[2*i:])
-		}
-		return out
+		return decodeEach(b, n, 2, le.Uint16)
 	case ValueInt16:
-		out := make([]int16, n)
-		for i := range out {
-			out[i] = int16(le.Uint16(b[2*i:]))
-		}
-		return out
+		return decodeEach(b, n, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
 	case ValueUint32:
-		out := make([]uint32, n)
-		for i := range out {
-			out[i] = le.Uint32(b[4*i:])
-		}
-		return out
+		return decodeEach(b, n, 4, le.Uint32)
 	case ValueInt32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(b[4*i:]))
-		}
-		return out
+		return decodeEach(b, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
 	case ValueFloat32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-		}
-		return out
+		return decodeEach(b, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
 	case ValueUint64:
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = le.Uint64(b[8*i:])
-		}
-		return out
+		return decodeEach(b, n, 8, le.Uint64)
 	case ValueInt64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(b[8*i:]))
-		}
-		return out
+		return decodeEach(b, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
 	case ValueFloat64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-		}
-		return out
+		return decodeEach(b, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
 	}
 	panic("unreachable")
+}
+
+// decodeEach decodes n elements of size bytes each with get.
+func decodeEach[T any](b []byte, n, size int, get func([]byte) T) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = get(b[i*size:])
+	}
+	return out
 }
 
 func (c *cursor) tensorInfo(i uint64) (TensorInfo, error) {
