@@ -260,6 +260,15 @@ func elemType(v any) ValueType {
 	panic(fmt.Sprintf("gguf: not an array: %T", v))
 }
 
+// ArrayOf reports the element type and length of an array metadata value
+// (a typed slice, as KV documents); ok is false for anything else.
+func ArrayOf(v any) (elem ValueType, n int, ok bool) {
+	if vt, err := valueType(v); err != nil || vt != ValueArray {
+		return 0, 0, false
+	}
+	return elemType(v), arrayLen(v), true
+}
+
 func arrayLen(v any) int {
 	switch x := v.(type) {
 	case []uint8:

@@ -37,38 +37,43 @@ func validateFile(path string) error {
 	}
 
 	// Arrays llama.cpp reads with fixed element types (get_arr asserts).
-	arrays := map[string]string{
-		"tokenizer.ggml.tokens":     "string",
-		"tokenizer.ggml.merges":     "string",
-		"tokenizer.ggml.scores":     "float32",
-		"tokenizer.ggml.token_type": "int",
+	// intArray stands for int32 or uint32, which llama.cpp accepts alike.
+	const intArray = gguf.ValueInt32
+	arrays := map[string]gguf.ValueType{
+		"tokenizer.ggml.tokens":     gguf.ValueString,
+		"tokenizer.ggml.merges":     gguf.ValueString,
+		"tokenizer.ggml.scores":     gguf.ValueFloat32,
+		"tokenizer.ggml.token_type": intArray,
 	}
 	arch := f.Architecture()
 	if arch != "" {
 		for _, k := range []string{"attention.head_count", "attention.head_count_kv", "feed_forward_length", "rope.dimension_sections", "attention.sliding_window_pattern"} {
-			arrays[arch+"."+k] = "int"
+			arrays[arch+"."+k] = intArray
 		}
 	}
 	nTokens := -1
 	for _, kv := range f.KV {
+		elem, n, isArr := gguf.ArrayOf(kv.Value)
+		if elem == gguf.ValueUint32 {
+			elem = intArray
+		}
 		want, ok := arrays[kv.Key]
 		if !ok {
-			if strings.HasPrefix(kv.Key, "tokenizer.") || strings.HasPrefix(kv.Key, arch+".") {
-				if _, isArr := arrayLen(kv.Value); isArr && !scalarArray(kv.Value) {
-					return fmt.Errorf("llama: %s: metadata %q is an array of %T, which llama.cpp cannot read", path, kv.Key, kv.Value)
-				}
+			readable := elem == intArray || elem == gguf.ValueFloat32 || elem == gguf.ValueString
+			if isArr && !readable && (strings.HasPrefix(kv.Key, "tokenizer.") || strings.HasPrefix(kv.Key, arch+".")) {
+				return fmt.Errorf("llama: %s: metadata %q is an array of %T, which llama.cpp cannot read", path, kv.Key, kv.Value)
 			}
 			continue
 		}
-		n, isArr := arrayLen(kv.Value)
-		if !isArr {
-			if want == "int" && strings.HasPrefix(kv.Key, arch+".") {
-				continue // a scalar where an array may stand
-			}
-			return fmt.Errorf("llama: %s: metadata %q must be an array of %s, got %T", path, kv.Key, want, kv.Value)
+		if !isArr && want == intArray && strings.HasPrefix(kv.Key, arch+".") {
+			continue // a scalar where an array may stand
 		}
-		if !elemIs(kv.Value, want) {
-			return fmt.Errorf("llama: %s: metadata %q must be an array of %s, got %T", path, kv.Key, want, kv.Value)
+		if !isArr || elem != want {
+			name := want.String()
+			if want == intArray {
+				name = "int32 or uint32"
+			}
+			return fmt.Errorf("llama: %s: metadata %q must be an array of %s, got %T", path, kv.Key, name, kv.Value)
 		}
 		if kv.Key == "tokenizer.ggml.tokens" {
 			nTokens = n
@@ -85,7 +90,7 @@ func validateFile(path string) error {
 	if nTokens >= 0 {
 		for _, k := range []string{"tokenizer.ggml.scores", "tokenizer.ggml.token_type"} {
 			if v, ok := f.Value(k); ok {
-				if n, _ := arrayLen(v); n != nTokens {
+				if _, n, _ := gguf.ArrayOf(v); n != nTokens {
 					return fmt.Errorf("llama: %s: metadata %q has %d entries for %d tokens", path, k, n, nTokens)
 				}
 			}
@@ -94,10 +99,10 @@ func validateFile(path string) error {
 
 	// Expert counts (llama_model::load_hparams asserts).
 	if arch != "" {
-		nExp, hasExp := uintKey(f, arch+".expert_count")
-		nUsed, _ := uintKey(f, arch+".expert_used_count")
-		nGroups, _ := uintKey(f, arch+".expert_group_count")
-		nGroupUsed, _ := uintKey(f, arch+".expert_group_used_count")
+		nExp, hasExp := f.Uint(arch + ".expert_count")
+		nUsed, _ := f.Uint(arch + ".expert_used_count")
+		nGroups, _ := f.Uint(arch + ".expert_group_count")
+		nGroupUsed, _ := f.Uint(arch + ".expert_group_used_count")
 		switch {
 		case nExp > maxExperts:
 			return fmt.Errorf("llama: %s: %s.expert_count %d exceeds llama.cpp's limit %d", path, arch, nExp, maxExperts)
@@ -114,66 +119,4 @@ func validateFile(path string) error {
 		}
 	}
 	return nil
-}
-
-// uintKey reads an integer key of any width; ok is false when absent or
-// not an integer.
-func uintKey(f *gguf.File, key string) (uint64, bool) {
-	return f.Uint(key)
-}
-
-func arrayLen(v any) (int, bool) {
-	switch a := v.(type) {
-	case []uint8:
-		return len(a), true
-	case []int8:
-		return len(a), true
-	case []uint16:
-		return len(a), true
-	case []int16:
-		return len(a), true
-	case []uint32:
-		return len(a), true
-	case []int32:
-		return len(a), true
-	case []uint64:
-		return len(a), true
-	case []int64:
-		return len(a), true
-	case []float32:
-		return len(a), true
-	case []float64:
-		return len(a), true
-	case []bool:
-		return len(a), true
-	case []string:
-		return len(a), true
-	}
-	return 0, false
-}
-
-// scalarArray reports arrays llama.cpp's get_arr accepts at all.
-func scalarArray(v any) bool {
-	switch v.(type) {
-	case []uint32, []int32, []float32, []string:
-		return true
-	}
-	return false
-}
-
-func elemIs(v any, want string) bool {
-	switch want {
-	case "string":
-		_, ok := v.([]string)
-		return ok
-	case "float32":
-		_, ok := v.([]float32)
-		return ok
-	case "int":
-		switch v.(type) {
-		case []int32, []uint32:
-			return true
-		}
-	}
-	return false
 }

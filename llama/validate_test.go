@@ -1,0 +1,96 @@
+package llama_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/llama"
+)
+
+// TestValidateRefusesWhatLlamaAssertsOn writes small GGUF files that break
+// one loader rule each — every one of them aborted the process when it
+// reached llama.cpp — and checks LoadModel refuses them naming the key.
+func TestValidateRefusesWhatLlamaAssertsOn(t *testing.T) {
+	base := []gguf.KV{
+		{Key: "general.architecture", Value: "llama"},
+		{Key: "tokenizer.ggml.tokens", Value: []string{"<unk>", "<s>", "</s>"}},
+		{Key: "tokenizer.ggml.scores", Value: []float32{0, 0, 0}},
+		{Key: "tokenizer.ggml.token_type", Value: []int32{2, 3, 3}},
+	}
+	with := func(kvs ...gguf.KV) []gguf.KV {
+		out := append([]gguf.KV(nil), base...)
+		for _, kv := range kvs {
+			replaced := false
+			for i := range out {
+				if out[i].Key == kv.Key {
+					out[i], replaced = kv, true
+				}
+			}
+			if !replaced {
+				out = append(out, kv)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		kvs  []gguf.KV
+		dims []uint64
+		want string
+	}{
+		{"duplicate token", with(gguf.KV{Key: "tokenizer.ggml.tokens", Value: []string{"<unk>", "<s>", "<s>"}}), nil, "appears twice"},
+		{"float token types", with(gguf.KV{Key: "tokenizer.ggml.token_type", Value: []float32{2, 3, 3}}), nil, "tokenizer.ggml.token_type"},
+		{"scores short", with(gguf.KV{Key: "tokenizer.ggml.scores", Value: []float32{0}}), nil, "tokenizer.ggml.scores"},
+		{"string head counts", with(gguf.KV{Key: "llama.attention.head_count", Value: []string{"4"}}), nil, "llama.attention.head_count"},
+		{"bool arch array", with(gguf.KV{Key: "llama.whatever", Value: []bool{true}}), nil, "llama.whatever"},
+		{"more used than experts", with(gguf.KV{Key: "llama.expert_count", Value: uint32(4)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(8)}), nil, "expert_used_count"},
+		{"experts, none used", with(gguf.KV{Key: "llama.expert_count", Value: uint32(4)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(0)}), nil, "expert_used_count is 0"},
+		{"too many experts", with(gguf.KV{Key: "llama.expert_count", Value: uint32(1024)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(2)}), nil, "limit 512"},
+		{"zero extent", base, []uint64{0, 8}, "extent 0"},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &gguf.Writer{}
+			for _, kv := range tt.kvs {
+				if err := w.SetKV(kv.Key, kv.Value); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dims := tt.dims
+			if dims == nil {
+				dims = []uint64{8, 8}
+			}
+			if err := w.AddTensor("token_embd.weight", gguf.TypeF32, dims...); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".gguf")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.Write(f, func(_ int, ti gguf.TensorInfo, out io.Writer) error {
+				_, err := out.Write(make([]byte, ti.Size))
+				return err
+			})
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.LoadModel(p, llama.ModelParams{})
+			if err == nil {
+				m.Close()
+				t.Fatal("got nil error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %q, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
