@@ -89,6 +89,16 @@ func appendLine(dst []byte, e *Entry) []byte {
 	return append(dst, lineEnd...)
 }
 
+// lineLen returns the length of e's line in canonical form, newline
+// included, without building it: Append checks it against MaxLineBytes
+// before hashing or copying a payload it would refuse.
+func lineLen(e *Entry) int {
+	var num [20]byte // fits -9223372036854775808
+	return len(linePrefix) + len(strconv.AppendUint(num[:0], e.Seq, 10)) +
+		len(lineTS) + len(strconv.AppendInt(num[:0], e.TimestampMs, 10)) +
+		len(lineKind) + len(e.Kind) + len(linePayload) + len(e.Payload) + lineSuffixLn + 1
+}
+
 // MarshalLine returns e in canonical form followed by a newline.
 func (e *Entry) MarshalLine() []byte { return append(appendLine(nil, e), '\n') }
 

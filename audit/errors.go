@@ -44,6 +44,12 @@ var (
 	// not valid JSON or cannot be encoded as JSON.
 	ErrInvalidPayload = errors.New("audit: invalid payload")
 
+	// ErrEntryTooLarge is returned when Append is given an entry whose line
+	// would be longer than MaxLineBytes. The reader rejects such a line, so
+	// writing it would leave a log that neither Open nor Repair accepts;
+	// nothing is written and the log goes on.
+	ErrEntryTooLarge = errors.New("audit: entry too large")
+
 	// ErrClosed is returned when a Log is used after Close.
 	ErrClosed = errors.New("audit: log closed")
 

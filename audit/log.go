@@ -169,7 +169,9 @@ func (l *Log) LastCheckpoint() (Checkpoint, bool) {
 // Append adds an entry of kind with payload and returns it. A
 // json.RawMessage or []byte payload must be valid JSON and is stored
 // compacted; anything else is encoded with encoding/json. The timestamp is
-// the clock's, but never earlier than the previous entry's.
+// the clock's, but never earlier than the previous entry's. An entry whose
+// line, newline included, would be longer than MaxLineBytes is refused
+// with ErrEntryTooLarge before anything is written.
 //
 // Append is atomic: the line goes to the file in one write, and if that
 // write (or, under SyncEveryEntry, the fsync) fails, the file is truncated
@@ -195,6 +197,11 @@ func (l *Log) Append(kind Kind, payload any) (Entry, error) {
 		return Entry{}, l.err
 	}
 	e := Entry{Seq: l.seq + 1, TimestampMs: max(ts, l.lastTS), Kind: kind, Payload: p, PrevChainHash: l.last}
+	if n := lineLen(&e); n > maxLineBytes {
+		// The reader rejects such a line, and Repair keeps what it cannot
+		// prove torn, so one written would lock the log for ever.
+		return Entry{}, fmt.Errorf("%w: its line would be %d bytes, over the limit of %d (MaxLineBytes)", ErrEntryTooLarge, n, maxLineBytes)
+	}
 	l.hashBuf = appendHashInput(l.hashBuf[:0], e.Seq, e.TimestampMs, e.Kind, e.Payload, e.PrevChainHash)
 	e.ChainHash = sha256Sum(l.hashBuf)
 	l.buf = append(appendLine(l.buf[:0], &e), '\n')

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -340,5 +342,115 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 	if len(seen) != goroutines*each {
 		t.Errorf("got %d distinct entries, want %d", len(seen), goroutines*each)
+	}
+}
+
+// quotedPayload returns a JSON string payload that makes the line of an
+// entry with seq, timestamp ts and kind exactly lineBytes long, newline
+// included.
+func quotedPayload(tb testing.TB, seq uint64, ts int64, kind Kind, lineBytes int) json.RawMessage {
+	tb.Helper()
+	e := Entry{Seq: seq, TimestampMs: ts, Kind: kind, Payload: json.RawMessage(`""`)}
+	n := lineBytes - len(e.MarshalLine()) // bytes between the quotes
+	if n < 0 {
+		tb.Fatalf("a line of %d bytes cannot hold an entry", lineBytes)
+	}
+	p := make([]byte, n+2)
+	for i := range p {
+		p[i] = 'x'
+	}
+	p[0], p[n+1] = '"', '"'
+	return p
+}
+
+// setMaxLineBytes lowers the line bound of reader and writer for one test,
+// which must not run in parallel with others.
+func setMaxLineBytes(tb testing.TB, n int) {
+	tb.Helper()
+	old := maxLineBytes
+	maxLineBytes = n
+	tb.Cleanup(func() { maxLineBytes = old })
+}
+
+// An entry whose line the reader would reject is refused by Append, so one
+// oversized payload cannot make the log unopenable; the log goes on. The
+// bound is lowered to 256 KiB (still above the reader's 64 KiB buffer, past
+// which it counts) so the test does not write 64 MiB lines.
+func TestAppendRejectsOversizedEntry(t *testing.T) {
+	const limit = 256 << 10
+	setMaxLineBytes(t, limit)
+	const ts = 1000
+	path := filepath.Join(t.TempDir(), "a.log")
+	l := mustOpen(t, path, &Options{Sync: SyncNone, Now: fixedClock(ts, 0)})
+	tests := []struct {
+		name      string
+		lineBytes int
+		wantErr   error
+		wantSeq   uint64 // Head after the append
+	}{
+		{"one byte over the limit", limit + 1, ErrEntryTooLarge, 0},
+		{"far over the limit", 4 * limit, ErrEntryTooLarge, 0},
+		{"exactly the limit", limit, nil, 1},
+		{"small after a rejected one", 400, nil, 2},
+		{"over the limit again", limit + 1, ErrEntryTooLarge, 2},
+	}
+	for _, tt := range tests {
+		seq, _ := l.Head()
+		p := quotedPayload(t, seq+1, ts, KindRefusal, tt.lineBytes)
+		_, err := l.Append(KindRefusal, p)
+		if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Fatalf("%s: got %v, want %v", tt.name, err, tt.wantErr)
+		}
+		if err != nil {
+			for _, want := range []string{strconv.Itoa(tt.lineBytes), strconv.Itoa(limit)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: error %q does not name %s", tt.name, err, want)
+				}
+			}
+		}
+		if got, _ := l.Head(); got != tt.wantSeq {
+			t.Errorf("%s: got seq %d, want %d", tt.name, got, tt.wantSeq)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(path, &Options{Sync: SyncNone})
+	if err != nil {
+		t.Fatalf("reopen: got %v, want nil", err)
+	}
+	defer l2.Close()
+	if seq, _ := l2.Head(); seq != 2 {
+		t.Errorf("reopened log: got seq %d, want 2", seq)
+	}
+}
+
+// The reader's bound is the one Append enforces: a line one byte longer
+// than the limit is what Append refuses, and it would not have verified.
+func TestReaderRejectsLineOverLimit(t *testing.T) {
+	const limit = 256 << 10
+	setMaxLineBytes(t, limit)
+	tests := []struct {
+		name      string
+		lineBytes int
+		want      error
+	}{
+		{"exactly the limit", limit, nil},
+		{"one byte over", limit + 1, ErrMalformedLine},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := Entry{Seq: 1, TimestampMs: 1000, Kind: KindRefusal, PrevChainHash: GenesisHash}
+			e.Payload = quotedPayload(t, e.Seq, e.TimestampMs, e.Kind, tt.lineBytes)
+			e.ChainHash = ChainHash(e.Seq, e.TimestampMs, e.Kind, e.Payload, e.PrevChainHash)
+			line := e.MarshalLine()
+			if len(line) != tt.lineBytes {
+				t.Fatalf("built a line of %d bytes, want %d", len(line), tt.lineBytes)
+			}
+			_, err := Verify(writeFile(t, line))
+			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,5 +109,24 @@ func TestGoldenLog(t *testing.T) {
 	got, _ := os.ReadFile(path)
 	if !bytes.Equal(got, golden) {
 		t.Errorf("Append wrote\n%s\nwant\n%s", got, golden)
+	}
+}
+
+func TestLineLen(t *testing.T) {
+	tests := []struct {
+		name string
+		e    Entry
+	}{
+		{"first entry", Entry{Seq: 1, TimestampMs: 0, Kind: KindRefusal, Payload: json.RawMessage(`null`)}},
+		{"largest seq and timestamp", Entry{Seq: math.MaxUint64, TimestampMs: math.MaxInt64, Kind: KindFederationPolicyDrift, Payload: json.RawMessage(`{"a":[1,2]}`)}},
+		{"negative timestamp", Entry{Seq: 10, TimestampMs: -1, Kind: KindAccessDenied, Payload: json.RawMessage(`"x"`)}},
+		{"smallest timestamp", Entry{Seq: 99, TimestampMs: math.MinInt64, Kind: KindGovernorOverride, Payload: json.RawMessage(`1`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := lineLen(&tt.e), len(tt.e.MarshalLine()); got != want {
+				t.Errorf("got %d, want %d", got, want)
+			}
+		})
 	}
 }

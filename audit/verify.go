@@ -12,8 +12,14 @@ import (
 	"slices"
 )
 
-// MaxLineBytes bounds one line of the log; a longer line is malformed.
+// MaxLineBytes bounds one line of the log, newline included; a longer line
+// is malformed, and Append refuses an entry whose line would be longer.
 const MaxLineBytes = 64 << 20
+
+// maxLineBytes is the bound the reader and Append enforce: MaxLineBytes,
+// lowered only by tests so that they need not write 64 MiB lines. One
+// variable for both keeps writer and reader agreeing on the boundary.
+var maxLineBytes = MaxLineBytes
 
 // Summary describes a log that verified.
 type Summary struct {
@@ -191,7 +197,7 @@ func (sc *scanner) readLine(br *bufio.Reader) ([]byte, error) {
 	for {
 		line, err = br.ReadSlice('\n')
 		sc.long = append(sc.long, line...)
-		if len(sc.long) > MaxLineBytes {
+		if len(sc.long) > maxLineBytes {
 			return nil, errLineTooLong
 		}
 		if err != bufio.ErrBufferFull {
