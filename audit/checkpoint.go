@@ -65,28 +65,32 @@ func CheckpointPath(logPath string) string { return logPath + ".checkpoints" }
 // checkpoint counts only once its newline is on disk. Signatures are not
 // checked here; VerifyWith checks them.
 func ReadCheckpoints(path string) ([]Checkpoint, error) {
+	cps, _, err := readCheckpoints(path)
+	return cps, err
+}
+
+// readCheckpoints is ReadCheckpoints that also returns the length of the
+// complete lines, where Open cuts off a torn tail before appending.
+func readCheckpoints(path string) (cps []Checkpoint, complete int64, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
-		data = data[:i+1]
-	}
-	var cps []Checkpoint
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		var c Checkpoint
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("audit: %s line %d: %w", path, n, err)
+			return nil, 0, fmt.Errorf("audit: %s line %d: %w", path, n, err)
 		}
 		cps = append(cps, c)
 	}
-	return cps, sc.Err()
+	return cps, int64(len(data)), sc.Err()
 }
 
 // ParsePublicKey parses an ed25519 public key written as 64 hex digits or

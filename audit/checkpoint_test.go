@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -113,22 +114,135 @@ func TestParsePublicKey(t *testing.T) {
 	}
 }
 
-func TestReadCheckpointsIgnoresTornLine(t *testing.T) {
-	_, priv := testKey(t)
-	path := filepath.Join(t.TempDir(), "a.log")
-	l := mustOpen(t, path, &Options{Sync: SyncNone, Signer: priv, CheckpointEvery: 1})
-	for range 2 {
+// A crash while a checkpoint is written leaves a torn last line in the
+// checkpoint file. ReadCheckpoints ignores it, and Open cuts it off before
+// appending, so the next checkpoint does not land on the fragment and the
+// log opens again and again.
+func TestTornCheckpointLine(t *testing.T) {
+	tests := []struct {
+		name string
+		torn string
+	}{
+		{"cut mid-line", `{"seq":3,"chainHa`},
+		{"one byte", `{`},
+		{"zeros after a crash", string(make([]byte, 512))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub, priv := testKey(t)
+			path := filepath.Join(t.TempDir(), "a.log")
+			opts := &Options{Sync: SyncNone, Signer: priv, CheckpointEvery: 1}
+			appendN(t, path, opts, 2)
+			f, err := os.OpenFile(CheckpointPath(path), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tt.torn); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if cps, err := ReadCheckpoints(CheckpointPath(path)); err != nil || len(cps) != 2 {
+				t.Fatalf("ReadCheckpoints: got %d checkpoints, %v, want 2, nil", len(cps), err)
+			}
+
+			// Reopen twice: each Open must accept what the one before wrote.
+			appendN(t, path, opts, 2)
+			appendN(t, path, opts, 1)
+			cps, err := ReadCheckpoints(CheckpointPath(path))
+			if err != nil {
+				t.Fatalf("ReadCheckpoints after reopening: %v", err)
+			}
+			var seqs []uint64
+			for _, c := range cps {
+				seqs = append(seqs, c.Seq)
+			}
+			if !slices.Equal(seqs, []uint64{1, 2, 3, 4, 5}) {
+				t.Errorf("checkpoints at %v, want [1 2 3 4 5]", seqs)
+			}
+			if sum, err := VerifyWith(path, VerifyOptions{PublicKey: pub, Checkpoints: cps}); err != nil || sum.Checkpoints != 5 {
+				t.Errorf("VerifyWith: got %d checkpoints checked, %v, want 5, nil", sum.Checkpoints, err)
+			}
+		})
+	}
+}
+
+// appendN opens the log at path, appends n entries and closes it.
+func appendN(tb testing.TB, path string, opts *Options, n int) {
+	tb.Helper()
+	l, err := Open(path, opts)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	for range n {
 		if _, err := l.Append(KindRefusal, nil); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	l.Close()
-	f, _ := os.OpenFile(CheckpointPath(path), os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"seq":3,"chainHa`)
-	f.Close()
-	cps, err := ReadCheckpoints(CheckpointPath(path))
-	if err != nil || len(cps) != 2 {
-		t.Errorf("got %d checkpoints, %v, want 2, nil", len(cps), err)
+	if err := l.Close(); err != nil {
+		tb.Fatalf("Close: %v", err)
+	}
+}
+
+// A checkpoint that cannot be written leaves the checkpoint file in an
+// unknown state: the log is broken, every later Append says so, and the
+// log opens again once closed.
+func TestCheckpointWriteFailureBreaksLog(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault faultyFile
+	}{
+		{"write fails at once", faultyFile{failWrite: true}},
+		{"partial write", faultyFile{failWrite: true, writePartial: 20}},
+		{"fsync fails", faultyFile{failSync: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub, priv := testKey(t)
+			path := filepath.Join(t.TempDir(), "a.log")
+			opts := &Options{Sync: SyncNone, Signer: priv, CheckpointEvery: 2}
+			l, err := Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Append(KindRefusal, nil); err != nil {
+				t.Fatal(err)
+			}
+			ff := tt.fault
+			ff.logFile = l.cpf
+			l.cpf = &ff
+
+			e, err := l.Append(KindRefusal, nil)
+			var we *WriteError
+			if !errors.As(err, &we) || we.Op != "checkpoint" || !we.Broken || !errors.Is(err, ErrBroken) || !errors.Is(err, errInjected) {
+				t.Fatalf("Append due a checkpoint: got %v, want a broken *WriteError of op checkpoint wrapping the failure", err)
+			}
+			if e.Seq != 2 {
+				t.Errorf("got entry seq %d with the error, want 2 (the entry is written)", e.Seq)
+			}
+			ff.failWrite, ff.failSync = false, false
+			if _, err := l.Append(KindRefusal, nil); !errors.Is(err, ErrBroken) {
+				t.Errorf("Append on a broken log: got %v, want ErrBroken", err)
+			}
+			if _, err := l.WriteCheckpoint(); !errors.Is(err, ErrBroken) {
+				t.Errorf("WriteCheckpoint on a broken log: got %v, want ErrBroken", err)
+			}
+			if seq, _ := l.Head(); seq != 2 {
+				t.Errorf("got seq %d, want 2", seq)
+			}
+			l.Close()
+
+			appendN(t, path, opts, 1)
+			cps, err := ReadCheckpoints(CheckpointPath(path))
+			if err != nil {
+				t.Fatalf("ReadCheckpoints: %v", err)
+			}
+			if sum, err := VerifyWith(path, VerifyOptions{PublicKey: pub, Checkpoints: cps}); err != nil || sum.LastSeq != 3 {
+				t.Errorf("VerifyWith: got seq %d, %v, want 3, nil", sum.LastSeq, err)
+			}
+			if len(cps) == 0 || cps[len(cps)-1].Seq != 3 {
+				t.Errorf("got checkpoints %+v, want the last at seq 3", cps)
+			}
+		})
 	}
 }
 

@@ -53,9 +53,10 @@ var (
 	// ErrClosed is returned when a Log is used after Close.
 	ErrClosed = errors.New("audit: log closed")
 
-	// ErrBroken is returned when an earlier write or fsync failed in a way
-	// that left the file's state unknown; the log must be reopened, which
-	// verifies it.
+	// ErrBroken is returned when an earlier write or fsync, of the log or
+	// of its checkpoint file, failed in a way that left the file's state
+	// unknown; the log must be reopened, which verifies it. It matches a
+	// *WriteError with Broken set.
 	ErrBroken = errors.New("audit: log broken by an earlier failure")
 
 	// ErrLocked is returned when another Log, in this or another process,
@@ -185,3 +186,7 @@ func (e *WriteError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *WriteError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrBroken) true when the failure broke the log,
+// so callers need not know which write it was.
+func (e *WriteError) Is(target error) bool { return e.Broken && target == ErrBroken }

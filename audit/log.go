@@ -38,7 +38,10 @@ type Options struct {
 	// Signer, if set, signs a Checkpoint every CheckpointEvery entries
 	// (default 1024) and on Close, appending it to CheckpointPath(path).
 	// On Open, the existing checkpoints are verified against the log with
-	// Signer's public key, so a log truncated behind them does not open.
+	// Signer's public key, so a log truncated behind them does not open,
+	// and a torn last line of the checkpoint file (a crash while one was
+	// written) is cut off. A checkpoint that cannot be written breaks the
+	// log (ErrBroken).
 	Signer          ed25519.PrivateKey
 	CheckpointEvery uint64
 
@@ -122,11 +125,13 @@ func Open(path string, opts *Options) (*Log, error) {
 	}
 
 	var vopts VerifyOptions
+	var cpComplete int64
 	if o.Signer != nil {
-		cps, err := ReadCheckpoints(CheckpointPath(path))
+		cps, complete, err := readCheckpoints(CheckpointPath(path))
 		if err != nil {
 			return fail(err)
 		}
+		cpComplete = complete
 		vopts = VerifyOptions{PublicKey: o.Signer.Public().(ed25519.PublicKey), Checkpoints: cps}
 		if len(cps) > 0 {
 			l.lastCP = cps[len(cps)-1]
@@ -143,8 +148,26 @@ func Open(path string, opts *Options) (*Log, error) {
 			return fail(err)
 		}
 		l.cpf = cpf
+		if err := cutTornTail(cpf, cpComplete); err != nil {
+			return fail(fmt.Errorf("audit: cut the torn last line of %s: %w", CheckpointPath(path), err))
+		}
 	}
 	return l, nil
+}
+
+// cutTornTail truncates f to complete bytes if it is longer: a crash while
+// a checkpoint was written leaves an incomplete last line, and the next
+// checkpoint appended after it would make one malformed line of both, which
+// no later Open could read.
+func cutTornTail(f *os.File, complete int64) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == complete {
+		return err
+	}
+	if err := f.Truncate(complete); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Path returns the log's file name.
@@ -310,11 +333,17 @@ func (l *Log) checkpointLocked() (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
+	// A failed write may have left part of a line, and a failed fsync may
+	// have lost earlier ones; either way the checkpoint file is no longer
+	// known, and appending to it could make it unreadable. The log stops
+	// here; reopening cuts a torn tail and verifies what is left.
 	if _, err := l.cpf.Write(append(line, '\n')); err != nil {
-		return Checkpoint{}, &WriteError{Op: "checkpoint", Err: err}
+		l.err = &WriteError{Op: "checkpoint", Err: err, Broken: true}
+		return Checkpoint{}, l.err
 	}
 	if err := l.cpf.Sync(); err != nil {
-		return Checkpoint{}, &WriteError{Op: "checkpoint", Err: err}
+		l.err = &WriteError{Op: "checkpoint", Err: err, Broken: true}
+		return Checkpoint{}, l.err
 	}
 	l.lastCP = cp
 	return cp, nil
