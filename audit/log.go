@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -84,6 +85,8 @@ type Log struct {
 // before resuming the chain. A torn last line is reported as a
 // *TornTailError (call Repair, then Open again); any other problem as the
 // error Verify would return. The file is locked against other writers.
+// Unless the policy is SyncNone, Open fsyncs the log's directory, so that
+// a crash cannot lose the names of the log and its checkpoint file.
 func Open(path string, opts *Options) (*Log, error) {
 	var o Options
 	if opts != nil {
@@ -152,6 +155,15 @@ func Open(path string, opts *Options) (*Log, error) {
 			return fail(fmt.Errorf("audit: cut the torn last line of %s: %w", CheckpointPath(path), err))
 		}
 	}
+	// Every Open, not only one that creates the files: after a crash
+	// between a create and this fsync, the next Open finds the file but
+	// its name is still not durable.
+	if o.Sync != SyncNone {
+		dir := filepath.Dir(path)
+		if err := syncDir(dir); err != nil {
+			return fail(fmt.Errorf("audit: fsync directory %s: %w", dir, err))
+		}
+	}
 	return l, nil
 }
 
@@ -169,6 +181,9 @@ func cutTornTail(f *os.File, complete int64) error {
 	}
 	return f.Sync()
 }
+
+// syncDir is fsyncDir; tests replace it to watch and fail the call.
+var syncDir = fsyncDir
 
 // Path returns the log's file name.
 func (l *Log) Path() string { return l.path }

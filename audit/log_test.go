@@ -454,3 +454,63 @@ func TestReaderRejectsLineOverLimit(t *testing.T) {
 		})
 	}
 }
+
+// A file's directory entry is durable only once its directory is fsynced:
+// Open does that after creating the log and its checkpoint file, unless
+// the policy is SyncNone, and fails if it cannot.
+func TestOpenSyncsDirectory(t *testing.T) {
+	_, priv := testKey(t)
+	tests := []struct {
+		name      string
+		opts      Options
+		fail      bool
+		wantCalls int
+	}{
+		{"log and checkpoint file", Options{Signer: priv}, false, 1},
+		{"log only, batched", Options{Sync: SyncBatched}, false, 1},
+		{"no fsync policy", Options{Sync: SyncNone, Signer: priv}, false, 0},
+		{"directory fsync fails", Options{Signer: priv}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "a.log")
+			var calls int
+			old := syncDir
+			syncDir = func(d string) error {
+				calls++
+				if d != dir {
+					t.Errorf("fsynced directory %s, want %s", d, dir)
+				}
+				// The names to make durable must exist by now.
+				for _, p := range []string{path, CheckpointPath(path)} {
+					if _, err := os.Stat(p); err != nil && (p == path || tt.opts.Signer != nil) {
+						t.Errorf("directory fsynced before %s was created: %v", p, err)
+					}
+				}
+				if tt.fail {
+					return errInjected
+				}
+				return nil
+			}
+			t.Cleanup(func() { syncDir = old })
+
+			l, err := Open(path, &tt.opts)
+			if tt.fail {
+				if !errors.Is(err, errInjected) {
+					t.Errorf("Open: got %v, want the directory fsync's failure", err)
+				}
+			} else if err != nil {
+				t.Fatalf("Open: %v", err)
+			} else {
+				l.Close()
+			}
+			if calls != tt.wantCalls {
+				t.Errorf("got %d directory fsyncs, want %d", calls, tt.wantCalls)
+			}
+		})
+	}
+}
