@@ -159,6 +159,9 @@ func (s *FrozenStore) Thaw(ctx context.Context, d Digest, dst string) error {
 		return &CorruptArchiveError{Path: path, Reason: "header digest does not match archive name"}
 	}
 	want := int64(binary.LittleEndian.Uint64(hdr[8:16]))
+	if want < 0 {
+		return &CorruptArchiveError{Path: path, Reason: fmt.Sprintf("header length %d", uint64(want))}
+	}
 	dec, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return &CorruptArchiveError{Path: path, Reason: "zstd header", Err: err}
@@ -178,7 +181,11 @@ func (s *FrozenStore) Thaw(ctx context.Context, d Digest, dst string) error {
 		}
 	}()
 	h := sha256.New()
-	n, err := copyCtx(ctx, io.MultiWriter(tmp, h), dec)
+	// The stream may decode to far more than the header says (a corrupt
+	// or hostile archive compresses gigabytes of zeros into kilobytes):
+	// read one byte past the header's length and stop, so at most that
+	// much is ever written to the disk before the length check fails.
+	n, err := copyCtx(ctx, io.MultiWriter(tmp, h), io.LimitReader(dec, min(want, maxInt64-1)+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("genome: thaw %s: %w", path, err)
@@ -189,7 +196,10 @@ func (s *FrozenStore) Thaw(ctx context.Context, d Digest, dst string) error {
 		}
 		return &CorruptArchiveError{Path: path, Reason: "zstd stream", Err: err}
 	}
-	if n != want {
+	switch {
+	case n > want:
+		return &CorruptArchiveError{Path: path, Reason: fmt.Sprintf("stream longer than the %d bytes the header says", want)}
+	case n < want:
 		return &CorruptArchiveError{Path: path, Reason: fmt.Sprintf("length %d, header says %d", n, want)}
 	}
 	var got Digest

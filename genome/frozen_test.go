@@ -3,10 +3,13 @@ package genome
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestFrozenRoundTripAndCorruption(t *testing.T) {
@@ -119,5 +122,66 @@ func TestManagerFreezeAndThaw(t *testing.T) {
 	}
 	if _, err := os.Stat(fx.path); err != nil {
 		t.Fatalf("the caller's original file: %v, want it kept", err)
+	}
+}
+
+// chunkBudget is a context that reports itself cancelled after Err has
+// been asked n times. copyCtx asks once per 1 MiB it copies, so it bounds
+// how much a thaw may write without relying on a clock.
+type chunkBudget struct {
+	context.Context
+	n int
+}
+
+func (c *chunkBudget) Err() error {
+	if c.n <= 0 {
+		return context.Canceled
+	}
+	c.n--
+	return nil
+}
+
+// TestThawStopsAtHeaderLength thaws an archive whose header says 1 MiB but
+// whose stream decodes to 256 MiB of zeros. The length check must fail
+// after about 1 MiB has been written, not after the whole stream. copyCtx
+// checks the context once per read of at most 1 MiB (the decoder hands out
+// 128 KiB blocks, so about 9 reads reach 1 MiB); a thaw that copied the
+// whole stream first would need at least 256 and exhaust the budget of 32,
+// failing with the context's error instead.
+func TestThawStopsAtHeaderLength(t *testing.T) {
+	fz, err := NewFrozenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc, err := zstd.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, mib)
+	for range 256 {
+		if _, err := enc.Write(zeros); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := Digest{1, 2, 3}
+	hdr := make([]byte, frozenHeaderSize)
+	copy(hdr, frozenMagic)
+	binary.LittleEndian.PutUint64(hdr[8:16], mib)
+	copy(hdr[16:], d[:])
+	if err := os.WriteFile(fz.Path(d), append(hdr, buf.Bytes()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "thawed")
+	err = fz.Thaw(&chunkBudget{Context: context.Background(), n: 32}, d, dst)
+	var ce *CorruptArchiveError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want *CorruptArchiveError within 32 reads", err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("destination after a failed thaw: got %v, want not exist", err)
 	}
 }
