@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-llm/strata/bus"
 )
@@ -185,5 +186,59 @@ func TestPublishDoesNotBlock(t *testing.T) {
 	close(release)
 	if err := m.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFlushAndCloseFromSubscriber calls Flush and then Close from inside a
+// subscriber's handler, which runs on the goroutine that publishes the
+// manager's events. Neither may wait for that goroutine.
+func TestFlushAndCloseFromSubscriber(t *testing.T) {
+	p := coldFile(t, "f", pattern(mib, 3))
+	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No deferred Close: the handler closes m, and if it hung a second
+	// Close would hang the test too.
+	id, err := m.RegisterArtifact(ArtifactSpec{Path: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := NewPersonaID()
+	if err := m.RegisterPersona(Persona{ID: who}); err != nil {
+		t.Fatal(err)
+	}
+	b := bus.New()
+	m.AttachBus(b)
+	flushed, closed := make(chan error, 1), make(chan error, 1)
+	sub, err := SubscribeKey(b, KeyPageFault, bus.ModuleFuncs{ModuleName: "t", Artifact: func(bus.Artifact) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		flushed <- m.Flush(ctx)
+		closed <- m.Close()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if _, _, err := m.PageIn(context.Background(), who, RangePage(id, 0, mib)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		ch   chan error
+		want error
+	}{{"Flush", flushed, ErrFlushInSubscriber}, {"Close", closed, nil}} {
+		select {
+		case err := <-c.ch:
+			if !errors.Is(err, c.want) {
+				t.Fatalf("%s from a subscriber: got %v, want %v", c.name, err, c.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s from a subscriber: still waiting after 30s, want it to return", c.name)
+		}
+	}
+	if _, _, err := m.PageIn(context.Background(), who, RangePage(id, 0, mib)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PageIn after Close from a subscriber: got %v, want ErrClosed", err)
 	}
 }

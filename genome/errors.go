@@ -42,6 +42,10 @@ var (
 	ErrInUse = errors.New("genome: artifact in use")
 	// ErrClosed is returned by a manager after Close.
 	ErrClosed = errors.New("genome: manager closed")
+	// ErrFlushInSubscriber is returned when Flush is called from a
+	// subscriber of the manager's events: the events queued behind the one
+	// being handled cannot be published until the handler returns.
+	ErrFlushInSubscriber = errors.New("genome: Flush called from an event subscriber")
 )
 
 // Errors about permissions.

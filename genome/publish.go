@@ -1,7 +1,9 @@
 package genome
 
 import (
+	"bytes"
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -20,6 +22,9 @@ type events struct {
 	q    chan outEvent
 	done chan struct{}
 	shut bool
+	// drainer is the goroutine id of drain: subscribers run on it, and a
+	// Flush or Close from a subscriber must not wait for itself.
+	drainer atomic.Uint64
 }
 
 type publisherBox struct{ p Publisher }
@@ -39,6 +44,7 @@ func (e *events) start(n int, c *counters) {
 
 func (e *events) drain() {
 	defer close(e.done)
+	e.drainer.Store(goid())
 	for ev := range e.q {
 		if ev.flush != nil {
 			close(ev.flush)
@@ -80,7 +86,14 @@ func (e *events) emit(key string, payload any) {
 }
 
 // Flush waits until every event queued before it has been published.
+// Called from a subscriber of the manager's events (which runs on the
+// goroutine that publishes them), it cannot wait for the events behind
+// the one being handled, and returns ErrFlushInSubscriber at once instead
+// of deadlocking.
 func (e *events) Flush(ctx context.Context) error {
+	if e.onDrainer() {
+		return ErrFlushInSubscriber
+	}
 	done := make(chan struct{})
 	e.mu.RLock()
 	if e.shut {
@@ -102,7 +115,9 @@ func (e *events) Flush(ctx context.Context) error {
 	}
 }
 
-// stop delivers what is queued and ends the drain goroutine.
+// stop delivers what is queued and ends the drain goroutine. Called from
+// a subscriber, it closes the queue but does not wait: the drain goroutine
+// finishes the queue once the subscriber returns.
 func (e *events) stop() {
 	e.mu.Lock()
 	if !e.shut {
@@ -110,5 +125,36 @@ func (e *events) stop() {
 		close(e.q)
 	}
 	e.mu.Unlock()
+	if e.onDrainer() {
+		return
+	}
 	<-e.done
+}
+
+// onDrainer reports whether the caller runs on the drain goroutine, that
+// is, inside a subscriber's handler.
+func (e *events) onDrainer() bool {
+	d := e.drainer.Load()
+	return d != 0 && d == goid()
+}
+
+// goid returns the id of the calling goroutine, parsed from the header
+// of its stack trace ("goroutine 18 [running]:"). Go has no other way to
+// ask; it costs about a microsecond and is used only off the paging path
+// (Flush, Close, and once by the drain goroutine).
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, ok := bytes.CutPrefix(b, []byte("goroutine "))
+	if !ok {
+		return 0
+	}
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
 }
