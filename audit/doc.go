@@ -10,9 +10,11 @@
 //
 // Open verifies a log before resuming its chain. Append writes one line in
 // one write and, if the write fails, truncates it away, so neither the file
-// nor the chain advances. A crash in the middle of a write leaves a torn
-// last line; Open and Verify report it (ErrTornTail) and Repair truncates it,
-// keeping every complete entry. Durability is a SyncPolicy: fsync every
+// nor the chain advances; an entry whose line would be longer than
+// MaxLineBytes, which the reader rejects, is refused (ErrEntryTooLarge). A
+// crash in the middle of a write leaves a torn last line; Open and Verify
+// report it (ErrTornTail) and Repair truncates it, keeping every complete
+// entry. Durability is a SyncPolicy: fsync every
 // entry, or batched with a bound on entries and time.
 //
 // A plain hash chain cannot show that its tail was cut off. With a Signer,
@@ -22,6 +24,9 @@
 // reaches that entry and was not rewritten before it.
 //
 // Recorder is a bus module that turns the artifacts in RecordedKeys into
-// entries and announces each one under bus.KeyAuditEntryRecorded. The command
+// entries and announces each one under bus.KeyAuditEntryRecorded. Access
+// denials can also reach it on a path that never drops them:
+// Recorder.RecordDenial, called by the code that denies, writes the entry
+// before it returns (see Recorder). The command
 // "strata audit verify FILE [-pubkey K]" checks a log from the shell.
 package audit

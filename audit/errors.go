@@ -50,6 +50,10 @@ var (
 	// nothing is written and the log goes on.
 	ErrEntryTooLarge = errors.New("audit: entry too large")
 
+	// ErrNotRecordedKey is returned when Recorder.Record is given a key
+	// that is not one of RecordedKeys.
+	ErrNotRecordedKey = errors.New("audit: key not recorded")
+
 	// ErrClosed is returned when a Log is used after Close.
 	ErrClosed = errors.New("audit: log closed")
 
