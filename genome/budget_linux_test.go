@@ -1,6 +1,7 @@
 package genome
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -14,8 +15,11 @@ import (
 // kernel's own count (mincore over the whole file) stays within budget.
 func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 	p := writeMoE(t)
-	st, _ := os.Stat(p)
-	budget := st.Size() / 3
+	file, err := os.ReadFile(p) // before the eviction below drops it again
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := int64(len(file)) / 3
 	m, err := NewLocal(Config{Tiers: Budget(budget)})
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +31,7 @@ func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 	}
 	who := NewPersonaID()
 	m.RegisterPersona(Persona{ID: who})
-	llama := foreignMap(t, p, int(st.Size()))
+	llama := foreignMap(t, p, len(file))
 	if _, err := m.AttachMappings(id); err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +56,15 @@ func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 				if f != nil {
 					faults++
 				}
-				for _, b := range h.Bytes() { // inference reads the expert
-					_ = b[len(b)-1]
+				// Inference reads every byte of the expert: compare them
+				// with the file, which loads each one, so a page the
+				// genome did not really bring in faults here and counts
+				// against the budget below.
+				for i, b := range h.Bytes() {
+					x := h.Extents()[i]
+					if !bytes.Equal(b, file[x.Off:x.End()]) {
+						t.Fatalf("token %d layer %d expert %d: slice %d [%d+%d] differs from the file", tok, l, e, i, x.Off, x.Len)
+					}
 				}
 			}
 		}
@@ -73,5 +84,5 @@ func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 	if faults == 0 || s.Evictions == 0 || s.Hits == 0 {
 		t.Fatalf("got %d faults, %d evictions, %d hits; want all three non-zero", faults, s.Evictions, s.Hits)
 	}
-	t.Logf("budget %d of %d bytes: %d faults, %d hits, %d evictions", budget, st.Size(), faults, s.Hits, s.Evictions)
+	t.Logf("budget %d of %d bytes: %d faults, %d hits, %d evictions", budget, len(file), faults, s.Hits, s.Evictions)
 }

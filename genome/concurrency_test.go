@@ -10,7 +10,9 @@ import (
 
 // TestConcurrentPageInPageOut hammers one manager from many goroutines
 // with page-ins, page-outs, pins and snapshots, then checks that the
-// accounting agrees with the pages and the kernel.
+// accounting agrees with the pages and the kernel: mincore for residency,
+// and VmLck, the kernel's count of this process's mlock'd bytes, for the
+// Warm tier (the pages do not share OS pages, so the two must be equal).
 func TestConcurrentPageInPageOut(t *testing.T) {
 	const (
 		pg    = 64 << 10
@@ -20,6 +22,7 @@ func TestConcurrentPageInPageOut(t *testing.T) {
 	)
 	fx := newFixture(t, pages*pg, []TierStore{NewWarmStore(6 * pg), NewBenchStore(6 * pg)}, ArtifactSpec{})
 	ctx := context.Background()
+	lockedBefore := lockedNow(t)
 	ref := func(i int) PageRef { return RangePage(fx.art, int64(i)*pg, pg) }
 	var wg sync.WaitGroup
 	errs := make(chan error, gor)
@@ -82,7 +85,13 @@ func TestConcurrentPageInPageOut(t *testing.T) {
 			t.Errorf("cold page %s: mincore %d resident, want 0", p.Ref, res)
 		}
 	}
-	if s := fx.m.Stats(); s.LockedBytes != ws.Bytes(TierWarm) {
-		t.Errorf("Stats.LockedBytes %d, warm pages %d", s.LockedBytes, ws.Bytes(TierWarm))
+	if got, want := lockedNow(t)-lockedBefore, ws.Bytes(TierWarm); got != want {
+		t.Errorf("VmLck grew by %d, want the %d bytes of the warm pages", got, want)
+	}
+	if err := fx.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lockedNow(t) - lockedBefore; got != 0 {
+		t.Errorf("after Close: VmLck %+d bytes from the start, want 0", got)
 	}
 }
