@@ -32,7 +32,11 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	if bytes <= 0 {
 		return nil, fmt.Errorf("engine: budget: %d bytes", bytes)
 	}
-	gm, err := genome.NewLocal(genome.Config{Tiers: genome.Budget(bytes)})
+	tiers, err := genome.Budget(bytes)
+	if err != nil {
+		return nil, fmt.Errorf("engine: budget: %w", err)
+	}
+	gm, err := genome.NewLocal(genome.Config{Tiers: tiers})
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,11 @@ func TestExpertPagerBudget(t *testing.T) {
 	prompt, _ := m.Vocab().Tokenize("Experts, page in!", true, false)
 	want := generateGreedy(t, m, nil, prompt, 24, nil)
 
-	gm, err := genome.NewLocal(genome.Config{Tiers: genome.Budget(budget)})
+	tiers, err := genome.Budget(budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm, err := genome.NewLocal(genome.Config{Tiers: tiers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +180,8 @@ func TestExpertPagerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	gm, _ := genome.NewLocal(genome.Config{Tiers: genome.Budget(1 << 20)})
+	tiers, _ := genome.Budget(1 << 20)
+	gm, _ := genome.NewLocal(genome.Config{Tiers: tiers})
 	defer gm.Close()
 	id, _, _ := gm.RegisterGGUF(path)
 	pager, _ := engine.NewExpertPager(context.Background(), gm, id, genome.NewPersonaID(), m.ExpertCount())

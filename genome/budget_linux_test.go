@@ -20,7 +20,11 @@ func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	budget := int64(len(file)) / 3
-	m, err := NewLocal(Config{Tiers: Budget(budget)})
+	tiers, err := Budget(budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewLocal(Config{Tiers: tiers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,12 @@ var (
 	// ErrPageTooLarge is returned when a page is larger than the whole
 	// limit of the tier it should go to.
 	ErrPageTooLarge = errors.New("genome: page larger than tier limit")
+	// ErrBudgetTooSmall is returned by Budget for a budget smaller than one
+	// OS page: every tier limit would round down to 0, which means no limit.
+	ErrBudgetTooSmall = errors.New("genome: budget smaller than one OS page")
+	// ErrMemlockLimit is returned by NewLocal when a Warm tier is
+	// configured but RLIMIT_MEMLOCK leaves this process no OS page to lock.
+	ErrMemlockLimit = errors.New("genome: RLIMIT_MEMLOCK leaves nothing to lock")
 	// ErrNotPinned is returned when Unpin is called on a page with no pins.
 	ErrNotPinned = errors.New("genome: page not pinned")
 	// ErrPinned is returned when a page cannot move because it is pinned.

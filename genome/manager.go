@@ -92,9 +92,29 @@ type Config struct {
 // Budget returns tiers that hold at most budget bytes of pages in memory:
 // half Warm (locked), the rest Bench (cached), and Cold. A model whose
 // pages exceed the budget still runs; pages beyond it live on disk.
-func Budget(budget int64) []TierStore {
+//
+// Limits are whole OS pages. Warm gets no more than RLIMIT_MEMLOCK lets
+// this process lock now (Bench gets the rest), and is left out when that,
+// or half the budget, is less than a page. A budget under one page is
+// refused with ErrBudgetTooSmall rather than turned into a limit of 0,
+// which a tier reads as no limit at all.
+func Budget(budget int64) ([]TierStore, error) {
+	if budget < int64(pageSize) {
+		return nil, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", budget, pageSize, ErrBudgetTooSmall)
+	}
 	warm := alignDown(budget / 2)
-	return []TierStore{NewWarmStore(warm), NewBenchStore(budget - warm), NewColdStore()}
+	allow, limited, err := lockAllowance()
+	if err != nil {
+		return nil, err
+	}
+	if limited {
+		warm = min(warm, alignDown(allow))
+	}
+	tiers := []TierStore{NewBenchStore(alignDown(budget - warm)), NewColdStore()}
+	if warm > 0 {
+		tiers = append([]TierStore{NewWarmStore(warm)}, tiers...)
+	}
+	return tiers, nil
 }
 
 // artifact is a registered file. Fields are guarded by Local.opMu; file is
@@ -200,6 +220,23 @@ func NewLocal(cfg Config) (*Local, error) {
 	if m.stores[TierCold] == nil {
 		m.stores[TierCold] = NewColdStore()
 	}
+	if w, ok := m.stores[TierWarm].(*WarmStore); ok {
+		// Cap Warm at what the kernel will lock: past it every mlock would
+		// fail with ENOMEM, and the tier would promise room it has not.
+		allow, limited, err := lockAllowance()
+		if err != nil {
+			return nil, fmt.Errorf("genome: NewLocal: %w", err)
+		}
+		if limited {
+			allow = alignDown(allow)
+			if allow == 0 {
+				return nil, fmt.Errorf("genome: NewLocal: Warm tier configured (raise ulimit -l, or leave Warm out): %w", ErrMemlockLimit)
+			}
+			if w.limit <= 0 || w.limit > allow {
+				w.limit = allow
+			}
+		}
+	}
 	for i := range m.inTier {
 		m.inTier[i] = make(map[*pageState]struct{})
 		m.policies[i] = CanonicalPolicy(TierRole(i))
@@ -300,7 +337,7 @@ func (m *Local) AttachMappings(id ArtifactID) (int, error) {
 	}
 	for st := range a.pages {
 		if st.tier == TierWarm {
-			if err := a.file.lock(st.ext); err != nil {
+			if err := a.file.lock(st.ext, m.region(st, TierWarm).Release); err != nil {
 				return n, err
 			}
 		}
@@ -337,7 +374,7 @@ func (m *Local) DetachMappings(id ArtifactID) error {
 	if err := a.file.detach(); err != nil {
 		return err
 	}
-	return a.file.lock(warm)
+	return a.file.lock(warm, warm)
 }
 
 // revalidate drops a's attached mappings that were unmapped.
@@ -737,7 +774,11 @@ func (m *Local) demote(ctx context.Context, st *pageState, to TierRole, reason E
 		}
 	}
 	rec := EvictionRecord{Page: st.ref, From: from, To: to, Bytes: st.cost, Reason: reason, Policy: pol}
-	if err := m.stores[to].Write(ctx, m.region(st, TierFast, TierWarm, TierBench)); err != nil {
+	keep := []TierRole{TierFast, TierWarm, TierBench}
+	if to == TierWarm {
+		keep = keep[1:2] // what a failed lock must leave locked
+	}
+	if err := m.stores[to].Write(ctx, m.region(st, keep...)); err != nil {
 		return recs, err
 	}
 	if to == TierCold {
@@ -760,7 +801,11 @@ func (m *Local) promote(ctx context.Context, st *pageState, to TierRole, recs []
 		return recs, err
 	}
 	from := st.tier
-	if err := m.stores[to].Read(ctx, m.region(st)); err != nil {
+	r := m.region(st)
+	if to == TierWarm {
+		r = m.region(st, TierWarm) // what a failed lock must leave locked
+	}
+	if err := m.stores[to].Read(ctx, r); err != nil {
 		return recs, err
 	}
 	if from != TierNone {

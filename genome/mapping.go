@@ -2,6 +2,7 @@ package genome
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -279,7 +280,7 @@ func readAhead(f *os.File) int64 {
 // in large requests), and op only maps pages that are already cached.
 // The mappings themselves are MADV_RANDOM once attached (see attach), so a
 // fault that does miss reads a single page, never a window.
-func (a *ArtifactFile) fault(ex []Extent, op func(addr uintptr, n int64) error) error {
+func (a *ArtifactFile) fault(ex []Extent, op func(m *Mapping, c Extent) error) error {
 	for _, e := range ex {
 		m, err := a.primaryFor(e)
 		if err != nil {
@@ -287,7 +288,7 @@ func (a *ArtifactFile) fault(ex []Extent, op func(addr uintptr, n int64) error) 
 		}
 		// Read and map chunk by chunk: the minor faults of one chunk run
 		// while the readahead of the next is in flight.
-		if err := a.readExact(e, func(c Extent) error { return op(m.addrOf(c.Off), c.Len) }); err != nil {
+		if err := a.readExact(e, func(c Extent) error { return op(m, c) }); err != nil {
 			return err
 		}
 	}
@@ -352,11 +353,55 @@ func (a *ArtifactFile) readExact(e Extent, then func(Extent) error) error {
 	return nil
 }
 
-// lock mlocks the extents through the primary mapping.
-func (a *ArtifactFile) lock(ex []Extent) error { return a.fault(ex, sysMlock) }
+// sysMlockFn is the mlock lock calls; tests replace it to fail a chunk.
+var sysMlockFn = sysMlock
+
+// lock mlocks the extents (sorted, merged) through the primary mapping.
+// A page-in is one mlock per chunk (see fault), so a failure can come
+// after earlier chunks were locked; and the kernel marks a range locked
+// before it faults it in, so a failed mlock may leave its own chunk locked
+// too. lock then munlocks every chunk it asked for, the failed one
+// included, but only where they overlap release: the rest are OS pages
+// another Warm page shares, which must stay locked. A failed lock thus
+// leaves VmLck as it found it.
+func (a *ArtifactFile) lock(ex, release []Extent) error {
+	var last Extent // the chunk mlock was last asked to lock
+	err := a.fault(ex, func(m *Mapping, c Extent) error {
+		last = c
+		return sysMlockFn(m.addrOf(c.Off), c.Len)
+	})
+	if err == nil || last.Len == 0 {
+		return err
+	}
+	for _, e := range ex {
+		end, done := e.End(), last.Off >= e.Off && last.Off < e.End()
+		if done {
+			end = last.End()
+		}
+		m, perr := a.primaryFor(e)
+		if perr != nil {
+			return errors.Join(err, perr)
+		}
+		for _, r := range release {
+			lo, hi := max(r.Off, e.Off), min(r.End(), end)
+			if lo >= hi {
+				continue
+			}
+			if uerr := sysMunlock(m.addrOf(lo), hi-lo); uerr != nil {
+				return errors.Join(err, uerr)
+			}
+		}
+		if done {
+			break
+		}
+	}
+	return err
+}
 
 // populate faults the extents into the primary mapping without locking.
-func (a *ArtifactFile) populate(ex []Extent) error { return a.fault(ex, sysPopulate) }
+func (a *ArtifactFile) populate(ex []Extent) error {
+	return a.fault(ex, func(m *Mapping, c Extent) error { return sysPopulate(m.addrOf(c.Off), c.Len) })
+}
 
 // unlock munlocks the extents in every mapping that covers them: a page
 // stays locked while any VMA of this process holds it locked.
@@ -559,6 +604,48 @@ func parseStatusKB(status []byte, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("genome: status has no %s line", key)
 }
+
+// parseStatusHex returns the value of a "Key:   hex" line of
+// /proc/self/status, such as CapEff.
+func parseStatusHex(status []byte, key string) (uint64, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte(key))
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(rest)), 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("genome: status %s %q: %w", key, rest, err)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("genome: status has no %s line", key)
+}
+
+// rlimInfinity is RLIM_INFINITY; capIPCLock is CAP_IPC_LOCK's bit number.
+const (
+	rlimInfinity = ^uint64(0)
+	capIPCLock   = 14
+)
+
+// memlockAllowance returns how many more bytes a process may mlock given
+// its RLIMIT_MEMLOCK soft limit cur, its effective capabilities capEff and
+// the bytes it has locked already (VmLck, which the kernel counts against
+// the limit), and whether there is a limit at all: there is none with
+// RLIM_INFINITY, nor with CAP_IPC_LOCK, which lets mlock past it.
+func memlockAllowance(cur, capEff uint64, locked int64) (n int64, limited bool) {
+	if cur == rlimInfinity || capEff&(1<<capIPCLock) != 0 {
+		return 0, false
+	}
+	if cur > uint64(maxInt64) {
+		return 0, false
+	}
+	return max(int64(cur)-locked, 0), true
+}
+
+// lockAllowance is how the manager asks the kernel for memlockAllowance;
+// tests replace it to stand in for a process without CAP_IPC_LOCK.
+var lockAllowance = memlockNow
 
 // LockedBytes returns VmLck of this process: the bytes the kernel counts as
 // mlock'd, across every VMA, whoever locked them.

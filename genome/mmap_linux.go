@@ -149,6 +149,29 @@ func fileID(f *os.File) (major, minor uint32, inode uint64, err error) {
 	return unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino, nil
 }
 
+// memlockNow returns memlockAllowance for this process: RLIMIT_MEMLOCK,
+// CapEff and VmLck, read now.
+func memlockNow() (int64, bool, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err != nil {
+		return 0, false, &SyscallError{Op: "getrlimit(RLIMIT_MEMLOCK)", Err: err}
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false, fmt.Errorf("genome: %w", err)
+	}
+	capEff, err := parseStatusHex(status, "CapEff:")
+	if err != nil {
+		return 0, false, err
+	}
+	locked, err := parseStatusKB(status, "VmLck:")
+	if err != nil {
+		return 0, false, err
+	}
+	n, limited := memlockAllowance(rl.Cur, capEff, locked)
+	return n, limited, nil
+}
+
 // vmLocked returns VmLck of this process from /proc/self/status, in bytes.
 func vmLocked() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")

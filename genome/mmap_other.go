@@ -32,3 +32,6 @@ func fileID(f *os.File) (uint32, uint32, uint64, error) {
 	return 0, 0, 0, ErrUnsupported
 }
 func vmLocked() (int64, error) { return 0, ErrUnsupported }
+
+// memlockNow reports no limit: nothing is locked on these platforms.
+func memlockNow() (int64, bool, error) { return 0, false, nil }

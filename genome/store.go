@@ -15,9 +15,11 @@ type Region struct {
 	// Extents are the page's byte ranges rounded out to OS pages.
 	Extents []Extent
 	// Release is the part of Extents that no other page still holds in the
-	// tier being left (for Evict) or in any resident tier (for a Write to
-	// Cold): the bytes a store may unlock or drop without hurting a
-	// neighbour that shares an OS page with this one.
+	// tier being left (for Evict), in any resident tier (for a Write to
+	// Cold), or in the tier being entered (for a Read or Write into Warm):
+	// the bytes a store may unlock or drop without hurting a neighbour that
+	// shares an OS page with this one, be it to let go of the page or to
+	// undo a move that failed half-way.
 	Release []Extent
 }
 
@@ -57,14 +59,17 @@ func (m *meter) Capacity() TierCapacity {
 // mapping. A locked page is resident and counted in VmLck until unlocked.
 type WarmStore struct{ meter }
 
-// NewWarmStore returns a Warm tier holding at most limit bytes (0: no limit).
+// NewWarmStore returns a Warm tier holding at most limit bytes (0: no
+// limit). NewLocal lowers the limit to what RLIMIT_MEMLOCK lets the
+// process lock, when that is less.
 func NewWarmStore(limit int64) *WarmStore {
 	return &WarmStore{meter{role: TierWarm, limit: limit}}
 }
 
 // Read locks r's extents; mlock reads from disk what is not yet cached.
+// If a chunk fails, what this call locked of r.Release is unlocked again.
 func (s *WarmStore) Read(ctx context.Context, r *Region) error {
-	if err := r.File.lock(r.Extents); err != nil {
+	if err := r.File.lock(r.Extents, r.Release); err != nil {
 		return err
 	}
 	s.used.Add(r.Bytes)
