@@ -138,6 +138,7 @@ type artifact struct {
 type pageState struct {
 	ref    PageRef
 	art    *artifact
+	file   *ArtifactFile // the file views point into (art.file changes on freeze)
 	raw    []Extent
 	ext    []Extent
 	cost   int64
@@ -511,6 +512,9 @@ func (m *Local) PageIn(ctx context.Context, persona PersonaID, ref PageRef) (Pag
 		if t := m.personas[persona]; t != nil && t.Allows(st.region, OpPage) && (st.owner.IsZero() || st.owner == persona) {
 			st.lastAccess.Store(m.clock.Add(1))
 			st.hits.Add(1)
+			if !st.file.handed.Load() {
+				st.file.handed.Store(true)
+			}
 			h := PageHandle{Ref: ref, Tier: st.tier, st: st}
 			m.mu.RUnlock()
 			m.ctr.hits.Add(1)
@@ -558,6 +562,7 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 		st.lastAccess.Store(m.clock.Add(1))
 		st.hits.Add(1)
 		m.ctr.hits.Add(1)
+		st.file.handed.Store(true)
 		return PageHandle{Ref: ref, Tier: st.tier, st: st}, nil, nil
 	}
 	if from == TierNone {
@@ -575,6 +580,7 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 	m.ctr.bytesIn.Add(uint64(st.cost))
 	m.recordFault(f)
 	m.emit(KeyPageFault, *f)
+	st.file.handed.Store(true)
 	return PageHandle{Ref: ref, Tier: st.tier, st: st}, f, nil
 }
 
@@ -620,7 +626,7 @@ func (m *Local) state(a *artifact, ref PageRef) (*pageState, error) {
 	default:
 		return nil, fmt.Errorf("genome: %s: %w", ref, ErrBadPage)
 	}
-	st := &pageState{ref: ref, art: a, raw: raw, ext: alignExtents(raw, a.size), region: regionOf(a, ref.Kind)}
+	st := &pageState{ref: ref, art: a, file: a.file, raw: raw, ext: alignExtents(raw, a.size), region: regionOf(a, ref.Kind)}
 	st.cost = extentBytes(st.ext)
 	st.views = make([][]byte, len(raw))
 	for i, e := range raw {
@@ -1087,9 +1093,12 @@ func (m *Local) capacities() []TierCapacity {
 	return cs
 }
 
-// Close unlocks every Warm page, unmaps every file, stops the event
+// Close unlocks every Warm page, closes every file, stops the event
 // goroutine (after delivering what is queued) and clears the profiles of
-// this manager's entries. It is idempotent.
+// this manager's entries. It is idempotent. A file's mapping is unmapped,
+// unless PageIn handed out handles over it: those are poisoned (see
+// PageHandle), and the mapping's address range stays reserved, read-only
+// and empty, for the life of the process.
 func (m *Local) Close() error {
 	m.opMu.Lock()
 	if m.closed {
@@ -1097,8 +1106,18 @@ func (m *Local) Close() error {
 		return nil
 	}
 	m.closed = true
+	// Empty the maps first: a resident hit (mu.RLock only) must not hand
+	// out a handle on a file retire is about to unmap.
+	arts := m.artifacts
+	m.mu.Lock()
+	m.pages = make(map[PageRef]*pageState)
+	m.artifacts = make(map[ArtifactID]*artifact)
+	for i := range m.inTier {
+		m.inTier[i] = make(map[*pageState]struct{})
+	}
+	m.mu.Unlock()
 	var first error
-	for _, a := range m.artifacts {
+	for _, a := range arts {
 		if err := m.revalidate(a); err != nil && first == nil {
 			first = err
 		}
@@ -1115,7 +1134,7 @@ func (m *Local) Close() error {
 		}
 		for _, f := range append(a.retired, a.file) {
 			if f != nil {
-				if err := f.close(); err != nil && first == nil {
+				if err := f.retire(); err != nil && first == nil {
 					first = err
 				}
 			}
@@ -1127,13 +1146,6 @@ func (m *Local) Close() error {
 			m.faultRing[i] = nil
 		}
 	}
-	m.mu.Lock()
-	m.pages = make(map[PageRef]*pageState)
-	m.artifacts = make(map[ArtifactID]*artifact)
-	for i := range m.inTier {
-		m.inTier[i] = make(map[*pageState]struct{})
-	}
-	m.mu.Unlock()
 	m.opMu.Unlock()
 	m.events.stop()
 	return first

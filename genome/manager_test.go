@@ -230,3 +230,68 @@ func TestLongRangeNoReadAround(t *testing.T) {
 		fx.pageOut(t, ref, TierCold)
 	}
 }
+
+// fileMappings counts the runs of /proc/self/maps that map the file at p.
+func fileMappings(tb testing.TB, p string) int {
+	tb.Helper()
+	maj, mnr, ino, err := fileID(openTB(tb, p))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var s mapsScanner
+	text, err := s.read()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	if err := s.runs(text, func(r fileRun) {
+		if r.ino == ino && r.maj == maj && r.min == mnr {
+			n++
+		}
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// TestCloseRetiresHandles keeps a handle and its slices across Close:
+// reading them afterwards must not fault (before, Close unmapped the file
+// under them), the handle must say it is no longer valid, and no mapping of
+// either file may be left, whether or not a handle was handed out over it.
+func TestCloseRetiresHandles(t *testing.T) {
+	fx := newFixture(t, 2*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	other := coldFile(t, "other.bin", pattern(mib, 5))
+	if _, err := fx.m.RegisterArtifact(ArtifactSpec{Path: other}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := fx.pageIn(t, RangePage(fx.art, 0, mib))
+	fx.checkBytes(t, h)
+	if !h.Valid() {
+		t.Fatal("Valid before Close: got false, want true")
+	}
+	stale := h.Bytes()[0]
+	for _, p := range []string{fx.path, other} {
+		if got := fileMappings(t, p); got != 1 {
+			t.Fatalf("before Close: %s mapped %d times, want once", p, got)
+		}
+	}
+	if err := fx.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Valid() || h.Bytes() != nil {
+		t.Fatalf("after Close: got Valid %v, %d byte slices; want false, none", h.Valid(), len(h.Bytes()))
+	}
+	for i, b := range stale {
+		if b != 0 {
+			t.Fatalf("after Close: stale slice byte %d is %#x, want 0 (the poisoned range)", i, b)
+		}
+	}
+	for _, p := range []string{fx.path, other} {
+		if got := fileMappings(t, p); got != 0 {
+			t.Fatalf("after Close: %s still mapped %d times, want 0", p, got)
+		}
+	}
+	if (PageHandle{}).Valid() {
+		t.Fatal("zero handle: Valid got true, want false")
+	}
+}

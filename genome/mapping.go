@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // pageSize is the OS page size; every range the genome hands to the kernel
@@ -167,6 +168,11 @@ type ArtifactFile struct {
 	buf   []byte // readExact's scratch
 
 	procMaps mapsScanner // revalidate's reader; caller holds the manager's opMu
+
+	// handed is set once a PageHandle with views into own was returned;
+	// closed once the manager closed the file. See retire.
+	handed atomic.Bool
+	closed atomic.Bool
 }
 
 // Mappings returns the mappings the genome acts on, primary first.
@@ -205,6 +211,24 @@ func openArtifactFile(path string) (*ArtifactFile, error) {
 		return nil, err
 	}
 	return &ArtifactFile{Path: path, Size: st.Size(), f: f, rf: rf, ra: readAhead(f), own: own, maps: []*Mapping{own}}, nil
+}
+
+// retire closes the file for good, at the manager's Close. A PageHandle
+// is a plain value the manager cannot call back, so if one was ever
+// handed out over this file its mapping is poisoned (poisonMapping), not
+// unmapped: handles report !Valid and give no bytes, and slices taken from
+// them earlier read zeros rather than fault or read whatever is mapped
+// there next. A file that never handed out a handle is simply unmapped.
+// Caller made sure no PageIn can hand out a new one.
+func (a *ArtifactFile) retire() error {
+	a.closed.Store(true)
+	if a.own != nil && a.handed.Load() {
+		if err := poisonMapping(a.own.data); err != nil {
+			return err
+		}
+		a.own = nil // now the reservation's, never unmapped
+	}
+	return a.close()
 }
 
 func (a *ArtifactFile) close() error {

@@ -35,6 +35,21 @@ func unmapFile(b []byte) error {
 	return nil
 }
 
+// poisonMapping replaces the mapping b in place (MAP_FIXED, in one step,
+// so no other mmap can take the range in between) with an anonymous,
+// read-only, private mapping: the file is no longer mapped, slices into b
+// read zeros instead of faulting, and the range stays reserved, so they
+// can never read memory mapped there later. Reading it maps the kernel's
+// shared zero page; it costs address space, not memory.
+func poisonMapping(b []byte) error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(b)), uintptr(alignUp(int64(len(b)))),
+		unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	if err != nil {
+		return &SyscallError{Op: "mmap(MAP_FIXED) over a closed mapping", Addr: sliceAddr(b), Len: int64(len(b)), Err: err}
+	}
+	return nil
+}
+
 func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // The memory calls take addresses, not slices, because the genome also acts

@@ -15,6 +15,7 @@ const madvPopulateRead = 22
 
 func mapFile(f *os.File, size int64) ([]byte, error) { return nil, ErrUnsupported }
 func unmapFile(b []byte) error                       { return ErrUnsupported }
+func poisonMapping(b []byte) error                   { return ErrUnsupported }
 func sliceAddr(b []byte) uintptr                     { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 func sysMlock(addr uintptr, n int64) error           { return ErrUnsupported }
 func sysMunlock(addr uintptr, n int64) error         { return ErrUnsupported }

@@ -77,10 +77,13 @@ type Extent struct {
 func (e Extent) End() int64 { return e.Off + e.Len }
 
 // PageHandle is what PageIn returns: the page, the tier it was found or
-// placed in, and its bytes. The bytes stay readable as long as the artifact
-// is registered; a later PageOut may move them to disk, after which reading
-// them faults them back in through the kernel. A PageHandle is a small value;
-// copying it is fine.
+// placed in, and its bytes. The bytes stay readable until the manager is
+// closed, across freezes and thaws of the artifact too; a later PageOut may
+// move them to disk, after which reading them faults them back in through
+// the kernel. Close cannot reach every copy of a handle, so it poisons
+// them instead: Valid turns false, Bytes returns nil, and slices taken
+// before read zeros (their address range is never reused). A PageHandle
+// is a small value; copying it is fine.
 type PageHandle struct {
 	Ref  PageRef
 	Tier TierRole
@@ -90,11 +93,18 @@ type PageHandle struct {
 // Bytes returns the page's byte slices in file order: one for Whole and Range
 // pages, one per stacked tensor (gate, up, down) for Expert pages. The slices
 // alias the mapping and must not be written; they are shared, not copied.
+// It returns nil once the manager is closed.
 func (h PageHandle) Bytes() [][]byte {
-	if h.st == nil {
+	if !h.Valid() {
 		return nil
 	}
 	return h.st.views
+}
+
+// Valid reports whether the handle's bytes are the file's: false for the
+// zero handle and once the manager that returned it is closed.
+func (h PageHandle) Valid() bool {
+	return h.st != nil && !h.st.file.closed.Load()
 }
 
 // Extents returns the page's byte ranges in its file, as given by the
