@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # build.sh — Strata's build driver. The Makefile calls it; so can you.
 #
-#   ./build.sh deps      install missing system packages, download Go modules,
-#                        lay out third_party/llama.cpp (headers, ggml sources)
+#   ./build.sh deps      install missing system packages, download Go modules
 #   ./build.sh build     deps + build every binary into bin/ (CPU)
 #   ./build.sh test      build + vet, staticcheck, race tests of pure-Go
 #                        packages, then the cgo tests on generated models
@@ -10,7 +9,7 @@
 #                        cmd/bench on it
 #   ./build.sh cuda      CMake build of ggml's CUDA backend (needs nvcc)
 #   ./build.sh env       print the cgo environment as shell exports
-#   ./build.sh clean     remove bin/, build/, third_party/llama.cpp
+#   ./build.sh clean     remove bin/ and build/
 #
 # Environment:
 #   STRATA_CPU      -march value for llama.cpp's CPU code (default: native;
@@ -26,14 +25,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 
-ollama_mod=github.com/ollama/ollama
 tp=third_party/llama.cpp
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
 
 # cgo_env exports the flags that make ggml's CPU code use the machine's SIMD
-# units. cgo compiles the pinned module's C with no -m flags otherwise, and
+# units. cgo compiles the vendored C with no -m flags otherwise, and
 # prompts then run 8.7x slower (DESIGN.md). The Go build cache keys on these
 # values, so every target uses exactly the same ones.
 cgo_env() {
@@ -68,20 +66,9 @@ deps() {
 	if ! need_cmd gcc || ! need_cmd g++; then
 		apt_install gcc g++ make
 	fi
+	[ -f "$tp/include/llama.h" ] || die "$tp/include/llama.h is missing: the vendored llama.cpp is part of the repository (scripts/update-llama.sh reproduces it)"
 	log "downloading Go modules"
 	go mod download
-	local dir
-	dir=$(go list -m -f '{{.Dir}}' "$ollama_mod") || die "cannot locate module $ollama_mod"
-	[ -f "$dir/llama/llama.cpp/include/llama.h" ] || die "$dir has no llama/llama.cpp/include/llama.h (wrong ollama version?)"
-	mkdir -p "$tp/ggml"
-	# Links, not copies: the module cache is read-only and content-addressed,
-	# so the headers can never drift from the C that cgo compiles.
-	ln -sfn "$dir/llama/llama.cpp/include" "$tp/include"
-	ln -sfn "$dir/llama/llama.cpp/src" "$tp/src"
-	ln -sfn "$dir/ml/backend/ggml/ggml/include" "$tp/ggml/include"
-	ln -sfn "$dir/ml/backend/ggml/ggml/src" "$tp/ggml/src"
-	ln -sfn "$dir/ml/backend/ggml/ggml/cmake" "$tp/ggml/cmake"
-	echo "$(go list -m -f '{{.Path}} {{.Version}}' "$ollama_mod")" >"$tp/VERSION"
 }
 
 build() {
@@ -150,10 +137,8 @@ cuda() {
 	need_cmd cmake || apt_install cmake
 	need_cmd nvcc || die "nvcc not found: install the CUDA toolkit (Debian non-free: nvidia-cuda-toolkit) or put it on PATH"
 	local out=build/cuda
-	log "configuring ggml-cuda (CUDA_ARCHS=${CUDA_ARCHS:-native})"
-	cmake -S kernels/cuda -B "$out" -DCMAKE_BUILD_TYPE=Release \
-		-DSTRATA_GGML_DIR="$root/$tp/ggml" \
-		-DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-native}"
+	log "configuring ggml-cuda from $tp (CUDA_ARCHS=${CUDA_ARCHS:-native})"
+	cmake -S kernels/cuda -B "$out" -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-native}"
 	cmake --build "$out" --parallel "$(nproc)"
 	mkdir -p bin/lib
 	cp -a "$out"/lib/*.so* bin/lib/
@@ -161,7 +146,7 @@ cuda() {
 }
 
 clean() {
-	rm -rf bin build "$tp"
+	rm -rf bin build
 }
 
 case "${1:-build}" in

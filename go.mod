@@ -5,6 +5,5 @@ go 1.26.0
 require (
 	github.com/google/uuid v1.6.0
 	github.com/klauspost/compress v1.20.4
-	github.com/ollama/ollama v0.17.4
 	golang.org/x/sys v0.50.0
 )

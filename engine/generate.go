@@ -76,7 +76,9 @@ func (g *Generator) Prompt(ctx context.Context, tokens []llama.Token) error {
 // token and whether it ends generation (an EOG token is returned but not
 // decoded). It does not allocate.
 func (g *Generator) Next() (tok llama.Token, eog bool, err error) {
-	tok = g.smp.Sample(g.ctx, -1)
+	if tok, err = g.smp.Sample(g.ctx, -1); err != nil {
+		return tok, false, fmt.Errorf("engine: sample: %w", err)
+	}
 	if g.vocab.IsEOG(tok) {
 		return tok, true, nil
 	}

@@ -6,9 +6,11 @@ package llama
 import "C"
 
 import (
-	// The pinned ollama module compiles llama.cpp and ggml (base + CPU
-	// backend) as cgo packages; importing them links the C into this
-	// binary. Strata never uses their Go APIs. See DESIGN.md.
-	_ "github.com/ollama/ollama/llama/llama.cpp/src"
-	_ "github.com/ollama/ollama/ml/backend/ggml/ggml/src"
+	// The vendored llama.cpp (third_party/llama.cpp) is compiled by these
+	// cgo packages; importing them links the C into every program that
+	// imports llama. They have no Go API. See DESIGN.md.
+	_ "github.com/strata-llm/strata/llama/internal/ggml"
+	_ "github.com/strata-llm/strata/llama/internal/ggmlcpu"
+	_ "github.com/strata-llm/strata/llama/internal/llamacpp"
+	_ "github.com/strata-llm/strata/llama/internal/llamamodels"
 )

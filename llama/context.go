@@ -6,7 +6,6 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -46,59 +45,34 @@ type ContextParams struct {
 	// of NSeqMax sequences has its own stream, and KeepSeq/RemoveSeq act
 	// within the stream of the sequence named.
 	KVUnified bool
-	// AdapterSwaps must be set on a context whose LoRA adapters will be
-	// set, removed or rescaled after its first Decode. llama.cpp at the
-	// pinned commit reuses the previous compute graph even when the
-	// adapter set changed (its reuse check compares the adapter map's
-	// address, not its contents), so the old adapters would silently stay
-	// in effect. With AdapterSwaps the context is created with graph reuse
-	// off (LLAMA_GRAPH_REUSE_DISABLE), which costs a graph rebuild per
-	// decode; without it such a change returns ErrAdapterSwap.
-	AdapterSwaps bool
 	// NoPerf turns off llama.cpp's timing counters.
 	NoPerf bool
 }
 
 // Context is an inference context: a KV cache and compute buffers over a
 // Model. It is used by one goroutine at a time, except Interrupt, which
-// may be called from any goroutine. Close it before its Model.
+// may be called from any goroutine, also while Close runs. Close it before
+// its Model (Model.Close refuses with ErrInUse otherwise).
 type Context struct {
 	c     *C.struct_llama_context
 	model *Model
 	nVoc  int
 
-	abort *C.int32_t // polled by ggml between graph nodes
-	obs   *observer
-	obsH  cgo.Handle
-	cobs  *C.strata_observer
+	obs  *observer
+	obsH cgo.Handle
+	cobs *C.strata_observer
 
-	lastBatch    int  // tokens in the last decoded batch (bounds Logits)
-	decoded      bool // a graph exists that llama.cpp may reuse
-	adapterSwaps bool // graph reuse is off, adapters may change any time
-}
+	// mu guards the abort flag's lifetime and the decode it belongs to:
+	// Interrupt may run on any goroutine, and must neither write into a
+	// flag Close has freed nor stop a decode that started after the one it
+	// was meant for.
+	mu       sync.Mutex
+	abort    *C.int32_t // polled by ggml between graph nodes
+	decoding bool       // a llama_decode is running
+	gen      uint64     // number of the current (or last) decode
 
-// envMu serialises the setenv/getenv dance around context creation.
-var envMu sync.Mutex
-
-// initContext calls llama_init_from_model, with graph reuse disabled when
-// asked. llama.cpp reads LLAMA_GRAPH_REUSE_DISABLE only in the context
-// constructor, so the variable is set for that call alone.
-func initContext(m *Model, cp C.struct_llama_context_params, noReuse bool) *C.struct_llama_context {
-	if !noReuse {
-		return C.llama_init_from_model(m.c, cp)
-	}
-	envMu.Lock()
-	defer envMu.Unlock()
-	const key = "LLAMA_GRAPH_REUSE_DISABLE"
-	old, had := os.LookupEnv(key)
-	os.Setenv(key, "1")
-	c := C.llama_init_from_model(m.c, cp)
-	if had {
-		os.Setenv(key, old)
-	} else {
-		os.Unsetenv(key)
-	}
-	return c
+	lastBatch int              // tokens in the last decoded batch (bounds Logits)
+	adapters  []appliedAdapter // the adapter set llama.cpp has; see lora.go
 }
 
 // NewContext creates a context for m.
@@ -166,14 +140,23 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		C.strata_set_observer(&cp, ctx.cobs)
 	}
 
+	m.mu.Lock()
+	if m.c == nil {
+		m.mu.Unlock()
+		ctx.freeObserver()
+		C.free(unsafe.Pointer(ctx.abort))
+		return nil, fmt.Errorf("llama: new context: %w", ErrClosed)
+	}
 	logSink.takeLastError()
-	ctx.c = initContext(m, cp, p.AdapterSwaps)
-	ctx.adapterSwaps = p.AdapterSwaps
+	ctx.c = C.llama_init_from_model(m.c, cp)
 	if ctx.c == nil {
+		m.mu.Unlock()
 		ctx.freeObserver()
 		C.free(unsafe.Pointer(ctx.abort))
 		return nil, &Error{Op: "NewContext", Detail: orDefault(logSink.takeLastError(), "llama_init_from_model returned NULL")}
 	}
+	m.contexts++
+	m.mu.Unlock()
 	C.strata_set_abort(ctx.c, ctx.abort)
 	runtime.SetFinalizer(ctx, func(c *Context) {
 		if c.c != nil {
@@ -191,16 +174,23 @@ func (c *Context) freeObserver() {
 	}
 }
 
-// Close frees the context. It is idempotent.
+// Close frees the context and releases its adapters. It is idempotent.
 func (c *Context) Close() error {
 	if c == nil || c.c == nil {
 		return nil
 	}
+	m := c.model
+	m.mu.Lock()
 	C.llama_free(c.c)
 	c.c = nil
+	c.releaseAdapters()
+	m.contexts--
+	m.mu.Unlock()
 	c.freeObserver()
+	c.mu.Lock()
 	C.free(unsafe.Pointer(c.abort))
 	c.abort = nil
+	c.mu.Unlock()
 	runtime.SetFinalizer(c, nil)
 	return nil
 }
@@ -234,14 +224,20 @@ func (c *Context) Decode(b *Batch) error {
 	if b == nil || b.c.n_tokens == 0 {
 		return fmt.Errorf("llama: decode: %w: empty batch", ErrInvalidBatch)
 	}
+	c.mu.Lock()
+	c.gen++
+	c.decoding = true
 	atomic.StoreInt32((*int32)(unsafe.Pointer(c.abort)), 0)
+	c.mu.Unlock()
 	rc := C.llama_decode(c.c, b.c)
+	c.mu.Lock()
+	c.decoding = false
+	c.mu.Unlock()
 	if rc != 0 {
 		c.lastBatch = 0
 		return decodeError(int(rc))
 	}
 	c.lastBatch = int(b.c.n_tokens)
-	c.decoded = true
 	return nil
 }
 
@@ -268,7 +264,13 @@ func (c *Context) DecodeContext(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrAborted, err)
 	}
-	stop := context.AfterFunc(ctx, c.Interrupt)
+	// The decode about to start gets the next number; an AfterFunc that
+	// fires late (stop does not wait for one already running) finds a
+	// different number and leaves later decodes alone.
+	c.mu.Lock()
+	gen := c.gen + 1
+	c.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { c.interrupt(gen) })
 	err := c.Decode(b)
 	stop()
 	if err != nil && ctx.Err() != nil {
@@ -290,9 +292,15 @@ func (c *Context) Synchronize() {
 // Interrupt asks a running Decode to stop at the next graph node; it
 // returns ErrAborted. It is safe to call from any goroutine. A Decode that
 // starts later is not affected.
-func (c *Context) Interrupt() {
-	if p := c.abort; p != nil {
-		atomic.StoreInt32((*int32)(unsafe.Pointer(p)), 1)
+func (c *Context) Interrupt() { c.interrupt(0) }
+
+// interrupt raises the abort flag if a decode is running and, when gen is
+// not 0, it is decode number gen.
+func (c *Context) interrupt(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.abort != nil && c.decoding && (gen == 0 || gen == c.gen) {
+		atomic.StoreInt32((*int32)(unsafe.Pointer(c.abort)), 1)
 	}
 }
 

@@ -10,7 +10,7 @@
 //	ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: 2048, Threads: 4})
 //	batch, err := llama.NewBatch(512, 1)
 //	smp, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
-//	// fill batch, ctx.Decode(batch), smp.Sample(ctx, -1), repeat
+//	// fill batch, ctx.Decode(batch), tok, err := smp.Sample(ctx, -1), repeat
 //
 // and closes each object (Close is explicit and idempotent; a finalizer
 // only reports a leak). Objects are owned: a Context must be closed before

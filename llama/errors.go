@@ -42,10 +42,10 @@ var (
 	// buffer type that no registered backend device provides.
 	ErrUnknownBufferType = errors.New("llama: unknown buffer type")
 
-	// ErrAdapterSwap is returned when adapters are changed on a context
-	// that has decoded and was not created with ContextParams.AdapterSwaps:
-	// llama.cpp would keep using its cached graph with the old adapters.
-	ErrAdapterSwap = errors.New("llama: adapter change after the first decode needs ContextParams.AdapterSwaps")
+	// ErrInUse is returned when a Model is closed while one of its
+	// contexts is open, or an Adapter while a context has it applied.
+	// Close the contexts (or remove the adapter) first.
+	ErrInUse = errors.New("llama: still in use")
 
 	// ErrAdapterNotSet is returned when Context.RemoveAdapter is called for
 	// an adapter that is not applied to the context.

@@ -2,3 +2,14 @@ package llama
 
 // CHeapInUse exposes cHeapInUse to the external tests.
 var CHeapInUse = cHeapInUse
+
+// InterruptDecode interrupts decode number n only, as DecodeContext's
+// cancellation does.
+func (c *Context) InterruptDecode(n uint64) { c.interrupt(n) }
+
+// DecodeNumber is the number of the last decode started.
+func (c *Context) DecodeNumber() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}

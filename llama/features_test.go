@@ -25,7 +25,7 @@ func TestLoRAChangesAndRestoresLogits(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := load(t, path, llama.ModelParams{})
-	c := newContext(t, m, llama.ContextParams{NCtx: 256, AdapterSwaps: true})
+	c := newContext(t, m, llama.ContextParams{NCtx: 256})
 	b, _ := llama.NewBatch(16, 1)
 	defer b.Close()
 	prompt := []llama.Token{1, 60, 61, 62, 63}
@@ -82,25 +82,40 @@ func TestLoRAChangesAndRestoresLogits(t *testing.T) {
 		t.Fatal("logits after ClearAdapters differ from the base logits")
 	}
 
-	// Without AdapterSwaps a change after the first decode is refused;
-	// before it, adapters may be set freely.
+	// A second context that decoded without the adapter, then gets it:
+	// llama.cpp must not reuse the graph built without it.
 	c2 := newContext(t, m, llama.ContextParams{NCtx: 256})
-	if err := c2.SetAdapter(a, 1); err != nil {
-		t.Fatalf("SetAdapter before the first decode: %v", err)
+	decode2 := func() []float32 {
+		c2.ClearMemory(true)
+		b.Clear()
+		b.AddSequence(prompt, 0, 0)
+		if err := c2.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := c2.Logits(-1)
+		return slices.Clone(l)
 	}
-	b.Clear()
-	b.AddSequence(prompt, 0, 0)
-	if err := c2.Decode(b); err != nil {
+	if got := decode2(); !slices.Equal(got, base) {
+		t.Error("second context without adapter: logits differ from the base logits")
+	}
+	if err := c2.SetAdapter(a, 1); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := c2.Logits(-1); !slices.Equal(l, with) {
-		t.Error("adapter set before the first decode: logits differ from the AdapterSwaps context's")
+	if got := decode2(); !slices.Equal(got, with) {
+		t.Error("adapter set after the first decode: logits differ from the adapter's")
 	}
-	if err := c2.RemoveAdapter(a); !errors.Is(err, llama.ErrAdapterSwap) {
-		t.Errorf("RemoveAdapter after decode without AdapterSwaps: got %v, want ErrAdapterSwap", err)
+	// Closing an adapter a context holds is refused, not a use-after-free.
+	if err := a.Close(); !errors.Is(err, llama.ErrInUse) {
+		t.Errorf("Close of an applied adapter: got %v, want ErrInUse", err)
+	}
+	if got := decode2(); !slices.Equal(got, with) {
+		t.Error("after the refused Close the adapter no longer applies")
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Close once no context holds the adapter: %v", err)
 	}
 	if err := c.SetAdapter(a, 1); !errors.Is(err, llama.ErrClosed) {
 		t.Errorf("SetAdapter of a closed adapter: got %v, want ErrClosed", err)

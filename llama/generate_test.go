@@ -60,7 +60,10 @@ func TestSeededSamplingReproducible(t *testing.T) {
 			if err := c.Decode(b); err != nil {
 				t.Fatal(err)
 			}
-			tok := s.Sample(c, -1)
+			tok, err := s.Sample(c, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
 			out = append(out, tok)
 			b.Clear()
 			b.Add(tok, pos, 0, true)

@@ -102,7 +102,10 @@ func greedy(tb testing.TB, c *llama.Context, prompt []llama.Token, n int) []llam
 	var out []llama.Token
 	pos := int32(len(prompt))
 	for i := 0; i < n; i++ {
-		t := s.Sample(c, -1)
+		t, err := s.Sample(c, -1)
+		if err != nil {
+			tb.Fatalf("sample token %d: %v", i, err)
+		}
 		out = append(out, t)
 		b.Clear()
 		if err := b.Add(t, pos, 0, true); err != nil {

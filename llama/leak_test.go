@@ -54,8 +54,10 @@ func TestNoCLeaks(t *testing.T) {
 		t.Errorf("context+batch+observer round: C heap grows %d bytes per round, want < 2 KiB", g)
 	}
 	samplers := func() {
-		s, _ := llama.NewSampler(llama.SamplerParams{Temperature: 0.7, TopK: 10, TopP: 0.9, MinP: 0.05, Seed: 1, PenaltyLastN: 8, RepeatPenalty: 1.1})
-		s.Sample(ctx0, -1)
+		s, _ := llama.NewSampler(llama.SamplerParams{Temperature: 0.7, TopK: 10, TopP: 0.9, MinP: 0.05, Seed: 1, PenaltyLastN: 8, RepeatPenalty: 1.1, Vocab: m.Vocab()})
+		if _, err := s.Sample(ctx0, -1); err != nil {
+			t.Fatal(err)
+		}
 		s.Close()
 		if _, err := m.Vocab().Tokenize("leak check", true, false); err != nil {
 			t.Fatal(err)

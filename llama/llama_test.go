@@ -1,8 +1,11 @@
 package llama_test
 
 import (
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-llm/strata/gguf"
@@ -143,4 +146,131 @@ func TestCloseIdempotent(t *testing.T) {
 	if _, err := llama.NewContext(m, llama.ContextParams{}); !errorsIs(err, llama.ErrClosed) {
 		t.Errorf("NewContext on closed model: got %v, want ErrClosed", err)
 	}
+}
+
+// TestCloseOrder closes a model, an adapter and a context in unsafe orders:
+// each refusal is ErrInUse, nothing is freed under a live user, and the
+// safe order then succeeds.
+func TestCloseOrder(t *testing.T) {
+	spec, _ := modelgen.Preset("tiny-dense")
+	path := testModel(t, "tiny-dense", gguf.TypeF32)
+	lora := filepath.Join(t.TempDir(), "lora.gguf")
+	if err := modelgen.WriteLoRA(lora, spec, modelgen.Options{Type: gguf.TypeF32, Seed: 1}, 4); err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.LoadModel(path, llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.LoadAdapter(lora)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetAdapter(a, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); !errors.Is(err, llama.ErrInUse) {
+		t.Fatalf("Model.Close with an open context: got %v, want ErrInUse", err)
+	}
+	if err := a.Close(); !errors.Is(err, llama.ErrInUse) {
+		t.Fatalf("Adapter.Close while applied: got %v, want ErrInUse", err)
+	}
+	// Both are still usable after the refusals.
+	b, _ := llama.NewBatch(4, 1)
+	defer b.Close()
+	b.AddSequence([]llama.Token{1, 2, 3}, 0, 0)
+	if err := c.Decode(b); err != nil {
+		t.Fatalf("decode after refused closes: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The model frees its open adapters; the adapter's Close is then a no-op.
+	if err := m.Close(); err != nil {
+		t.Fatalf("Model.Close after its context: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Adapter.Close after its model: %v", err)
+	}
+	if _, err := llama.NewContext(m, llama.ContextParams{}); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("NewContext on a closed model: got %v, want ErrClosed", err)
+	}
+	if _, err := m.LoadAdapter(lora); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("LoadAdapter on a closed model: got %v, want ErrClosed", err)
+	}
+}
+
+// TestInterruptScopedToDecode checks that an interrupt meant for one decode
+// never stops a later one (a context.AfterFunc can fire after its decode
+// returned), that one for the running decode does, and that Interrupt
+// racing Close neither crashes nor writes into freed memory.
+func TestInterruptScopedToDecode(t *testing.T) {
+	m := load(t, testModel(t, "tiny-dense", gguf.TypeF32), llama.ModelParams{})
+	var c *llama.Context
+	var stale, current uint64
+	var fire uint64
+	obs := &llama.Observer{Prefixes: []string{"attn_norm"}, Func: func(*llama.Tensor) bool {
+		if fire != 0 {
+			c.InterruptDecode(fire)
+		}
+		return true
+	}}
+	c = newContext(t, m, llama.ContextParams{NCtx: 64, Observer: obs})
+	b, _ := llama.NewBatch(4, 1)
+	defer b.Close()
+	decode := func() error {
+		b.Clear()
+		b.AddSequence([]llama.Token{1, 2}, 0, 0)
+		c.ClearMemory(true)
+		return c.Decode(b)
+	}
+	if err := decode(); err != nil {
+		t.Fatal(err)
+	}
+	stale = c.DecodeNumber()
+	fire = stale
+	if err := decode(); err != nil {
+		t.Fatalf("an interrupt for the previous decode stopped this one: %v", err)
+	}
+	current = c.DecodeNumber() + 1
+	fire = current
+	if err := decode(); !errors.Is(err, llama.ErrAborted) {
+		t.Fatalf("interrupt of the running decode: got %v, want ErrAborted", err)
+	}
+	fire = 0
+	if err := decode(); err != nil {
+		t.Fatalf("decode after an aborted one: %v", err)
+	}
+
+	// Interrupt from another goroutine while contexts open and close.
+	stop := make(chan struct{})
+	var cur atomic.Pointer[llama.Context]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if x := cur.Load(); x != nil {
+					x.Interrupt()
+				}
+			}
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		x, err := llama.NewContext(m, llama.ContextParams{NCtx: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Store(x)
+		x.Close()
+	}
+	close(stop)
+	<-done
 }

@@ -74,7 +74,11 @@ type Model struct {
 	vocab *Vocab
 	path  string
 
+	// mu guards the model's lifetime against its contexts and adapters:
+	// Close, NewContext, LoadAdapter, Adapter.Close, adapter changes and
+	// Context.Close all take it, so none acts on a freed model.
 	mu       sync.Mutex
+	contexts int        // open contexts
 	adapters []*Adapter // loaded adapters, freed by llama.cpp with the model
 }
 
@@ -129,8 +133,18 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 	}
 
 	cp := C.llama_model_default_params()
-	cp.use_mmap = C.bool(!params.NoMmap)
-	cp.use_mlock = C.bool(params.Mlock)
+	// The mode is always explicit: llama.cpp's AUTO turns mapping off when
+	// any device lacks mmap support, and the genome pages mapped weights.
+	switch {
+	case params.NoMmap && params.Mlock:
+		cp.load_mode = C.LLAMA_LOAD_MODE_MLOCK
+	case params.NoMmap:
+		cp.load_mode = C.LLAMA_LOAD_MODE_NONE
+	case params.Mlock:
+		cp.load_mode = C.LLAMA_LOAD_MODE_MMAP_MLOCK
+	default:
+		cp.load_mode = C.LLAMA_LOAD_MODE_MMAP
+	}
 	cp.n_gpu_layers = C.int32_t(params.GPULayers)
 	if params.GPULayers < 0 {
 		cp.n_gpu_layers = 999
@@ -242,18 +256,26 @@ func bufferTypes() map[string]C.ggml_backend_buffer_type_t {
 	return m
 }
 
-// Close frees the model and every adapter loaded for it. It is idempotent.
-// Contexts created from the model must be closed first.
+// Close frees the model and every adapter loaded for it that is still
+// open (llama_model_free frees them). It returns ErrInUse, and frees
+// nothing, while a context created from the model is open. It is
+// idempotent.
 func (m *Model) Close() error {
-	if m == nil || m.c == nil {
+	if m == nil {
 		return nil
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c == nil {
+		return nil
+	}
+	if m.contexts > 0 {
+		return fmt.Errorf("llama: close model %s: %w: %d context(s) open", m.path, ErrInUse, m.contexts)
+	}
 	for _, a := range m.adapters {
 		a.c = nil // freed by llama_model_free
 	}
 	m.adapters = nil
-	m.mu.Unlock()
 	C.llama_model_free(m.c)
 	m.c = nil
 	runtime.SetFinalizer(m, nil)

@@ -26,6 +26,10 @@ type SamplerParams struct {
 	PresencePenalty  float32
 	// Seed for the random draw; 0xFFFFFFFF asks llama.cpp for a random one.
 	Seed uint32
+	// Vocab is the vocabulary of the model the sampler serves. The
+	// repetition penalties need it (llama.cpp sizes their token counts by
+	// it); other stages do not.
+	Vocab *Vocab
 }
 
 // Sampler is a llama.cpp sampler chain. It is used by one goroutine at a
@@ -51,7 +55,11 @@ func NewSampler(p SamplerParams) (*Sampler, error) {
 		if rp == 0 {
 			rp = 1
 		}
-		add(C.llama_sampler_init_penalties(C.int32_t(p.PenaltyLastN), C.float(rp), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty)))
+		if p.Vocab == nil {
+			C.llama_sampler_free(chain)
+			return nil, fmt.Errorf("llama: new sampler: repetition penalties need SamplerParams.Vocab")
+		}
+		add(C.llama_sampler_init_penalties(C.int32_t(p.Vocab.Size()), C.int32_t(p.PenaltyLastN), C.float(rp), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty)))
 	}
 	if p.Greedy || p.Temperature == 0 {
 		add(C.llama_sampler_init_greedy())
@@ -79,9 +87,17 @@ func NewSampler(p SamplerParams) (*Sampler, error) {
 
 // Sample picks a token from the logits at batch position idx (-1: the
 // last) of ctx's last Decode and records it in the chain's history (for
-// penalties). It does not allocate.
-func (s *Sampler) Sample(ctx *Context, idx int) Token {
-	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(idx)))
+// penalties). It does not allocate. After a Decode that failed or was
+// aborted there are no logits to sample, and it returns ErrNoLogits
+// (llama.cpp would read past them).
+func (s *Sampler) Sample(ctx *Context, idx int) (Token, error) {
+	if s.c == nil || ctx == nil || ctx.c == nil {
+		return 0, fmt.Errorf("llama: sample: %w", ErrClosed)
+	}
+	if _, err := ctx.Logits(idx); err != nil {
+		return 0, err
+	}
+	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(idx))), nil
 }
 
 // Accept records t in the chain's history without sampling, e.g. for the

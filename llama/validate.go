@@ -7,8 +7,12 @@ import (
 	"github.com/strata-llm/strata/gguf"
 )
 
-// maxExperts is LLAMA_MAX_EXPERTS in llama-hparams.h.
-const maxExperts = 512
+// maxExperts and maxLayers are LLAMA_MAX_EXPERTS and LLAMA_MAX_LAYERS in
+// third_party/llama.cpp/src/llama-hparams.h.
+const (
+	maxExperts = 1024
+	maxLayers  = 512
+)
 
 // validateFile checks a model file before llama.cpp reads it. llama.cpp
 // reports most problems as exceptions, which become errors, but some it
@@ -97,10 +101,18 @@ func validateFile(path string) error {
 		}
 	}
 
-	// Expert counts (llama_model::load_hparams asserts).
+	// Layer and expert counts (llama_model::load_hparams asserts).
 	if arch != "" {
+		if n, ok := f.Uint(arch + ".block_count"); ok && (n == 0 || n > maxLayers) {
+			return fmt.Errorf("llama: %s: %s.block_count %d is outside llama.cpp's range 1..%d", path, arch, n, maxLayers)
+		}
+		if n, ok := f.Uint(arch + ".nextn_predict_layers"); ok {
+			if nl, _ := f.Uint(arch + ".block_count"); n > nl {
+				return fmt.Errorf("llama: %s: %s.nextn_predict_layers %d exceeds block_count %d", path, arch, n, nl)
+			}
+		}
 		nExp, hasExp := f.Uint(arch + ".expert_count")
-		nUsed, _ := f.Uint(arch + ".expert_used_count")
+		nUsed := maxUint(f, arch+".expert_used_count")
 		nGroups, _ := f.Uint(arch + ".expert_group_count")
 		nGroupUsed, _ := f.Uint(arch + ".expert_group_used_count")
 		switch {
@@ -119,4 +131,28 @@ func validateFile(path string) error {
 		}
 	}
 	return nil
+}
+
+// maxUint is the largest value of an unsigned key that may be a scalar or
+// a per-layer array (llama.cpp's get_key_or_arr), 0 when absent.
+func maxUint(f *gguf.File, key string) uint64 {
+	if n, ok := f.Uint(key); ok {
+		return n
+	}
+	v, ok := f.Value(key)
+	if !ok {
+		return 0
+	}
+	var m uint64
+	switch a := v.(type) {
+	case []uint32:
+		for _, x := range a {
+			m = max(m, uint64(x))
+		}
+	case []int32:
+		for _, x := range a {
+			m = max(m, uint64(max(x, 0)))
+		}
+	}
+	return m
 }

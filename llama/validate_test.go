@@ -49,7 +49,11 @@ func TestValidateRefusesWhatLlamaAssertsOn(t *testing.T) {
 		{"bool arch array", with(gguf.KV{Key: "llama.whatever", Value: []bool{true}}), nil, "llama.whatever"},
 		{"more used than experts", with(gguf.KV{Key: "llama.expert_count", Value: uint32(4)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(8)}), nil, "expert_used_count"},
 		{"experts, none used", with(gguf.KV{Key: "llama.expert_count", Value: uint32(4)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(0)}), nil, "expert_used_count is 0"},
-		{"too many experts", with(gguf.KV{Key: "llama.expert_count", Value: uint32(1024)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(2)}), nil, "limit 512"},
+		{"too many experts", with(gguf.KV{Key: "llama.expert_count", Value: uint32(1025)}, gguf.KV{Key: "llama.expert_used_count", Value: uint32(2)}), nil, "limit 1024"},
+		{"per-layer used over experts", with(gguf.KV{Key: "llama.block_count", Value: uint32(2)}, gguf.KV{Key: "llama.expert_count", Value: uint32(4)}, gguf.KV{Key: "llama.expert_used_count", Value: []uint32{2, 8}}), nil, "expert_used_count 8"},
+		{"no layers", with(gguf.KV{Key: "llama.block_count", Value: uint32(0)}), nil, "block_count 0"},
+		{"too many layers", with(gguf.KV{Key: "llama.block_count", Value: uint32(513)}), nil, "range 1..512"},
+		{"nextn over layers", with(gguf.KV{Key: "llama.block_count", Value: uint32(2)}, gguf.KV{Key: "llama.nextn_predict_layers", Value: uint32(3)}), nil, "nextn_predict_layers 3"},
 		{"zero extent", base, []uint64{0, 8}, "extent 0"},
 	}
 	dir := t.TempDir()

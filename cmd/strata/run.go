@@ -111,7 +111,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	sp := llama.SamplerParams{
 		Greedy: *greedy, Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), MinP: float32(*minP),
-		PenaltyLastN: 64, RepeatPenalty: float32(*repeat), Seed: uint32(*seed),
+		PenaltyLastN: 64, RepeatPenalty: float32(*repeat), Seed: uint32(*seed), Vocab: m.Vocab(),
 	}
 	smp, err := llama.NewSampler(sp)
 	if err != nil {
