@@ -5,9 +5,12 @@
 // header, the metadata and the tensor infos, and checks what llama.cpp's
 // gguf_init_from_file checks, plus that every tensor's data lies inside the
 // file; it never reads tensor data. Every count and length read from the file
-// is checked against the bytes left before anything is allocated, and every
-// error is a *FormatError naming the field and its absolute file offset and
-// wrapping a sentinel from errors.go. Tensors carry absolute byte ranges, and
+// is checked against the bytes left and against the absolute limits in
+// limits.go before anything is allocated: a sparse file is as large as its
+// header claims, so only absolute limits keep what Read allocates bounded
+// (about MaxMetadataBytes plus the tensor table) for a file of any size.
+// Every error is a *FormatError naming the field and its absolute file
+// offset and wrapping a sentinel from errors.go. Tensors carry absolute byte ranges, and
 // File.ExpertRanges gives the slices of the stacked MoE expert tensors that
 // belong to one expert — the unit the genome pages.
 //

@@ -18,6 +18,11 @@ var (
 	// ErrTooLarge is returned when a count or length claims more bytes than
 	// the file holds; it is detected before anything is allocated.
 	ErrTooLarge = errors.New("gguf: count or size larger than the file")
+	// ErrLimit is returned when a count or length fits the file but exceeds
+	// one of the reader's absolute limits (limits.go), which keep a hostile
+	// file, sparse and of any size, from demanding unbounded memory. It is
+	// detected before anything is allocated for the field.
+	ErrLimit = errors.New("gguf: count or size beyond the reader's limits")
 	// ErrValueType is returned when a metadata value type is unknown, or an
 	// array holds arrays (llama.cpp rejects nested arrays).
 	ErrValueType = errors.New("gguf: invalid metadata value type")

@@ -3,32 +3,79 @@ package gguf
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 )
 
+// holeReader reads as a sparse file does: data, then zeros up to size.
+type holeReader struct {
+	data []byte
+	size int64
+}
+
+func (h holeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	if off >= h.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), h.size-off))
+	c := 0
+	if off < int64(len(h.data)) {
+		c = copy(p[:n], h.data[off:])
+	}
+	clear(p[c:n])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// tensorTableCost is a generous bound on what one tensor info costs in
+// memory (the TensorInfo, its name and dims, its index entry, and the
+// tables' growth); the tensor table is the one thing Read may allocate
+// beyond readAllocBound.
+const tensorTableCost = 512
+
 // FuzzRead checks that Read never panics, that every error is a
-// *FormatError, and that a file it accepts is consistent: tensors inside
-// the file, aligned, in order, and ExpertRanges inside their tensors.
+// *FormatError inside the file, that a file it accepts is consistent
+// (tensors inside the file, aligned, in order, and ExpertRanges inside their
+// tensors), and that no file makes it allocate more than readAllocBound
+// beyond its tensor table. The file is the fuzzed bytes followed by a hole
+// of zeros of fuzzed length, as a sparse file is, so a count or length may
+// claim up to 2^62 bytes that cost nothing on disk; a reader that trusts the
+// file's size for its allocations fails here.
 func FuzzRead(f *testing.F) {
-	f.Add(sampleFile(f))
-	f.Add(minimal(0, 0))
-	f.Add(minimal(1, 1, kvBytes("general.alignment", 4, u32le(64)), tensorBytes("t", []uint64{8}, 0, 0), make([]byte, 64)))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := Read(bytes.NewReader(data), int64(len(data)))
+	f.Add(sampleFile(f), uint64(0))
+	f.Add(minimal(0, 0), uint64(0))
+	f.Add(minimal(1, 1, kvBytes("general.alignment", 4, u32le(64)), tensorBytes("t", []uint64{8}, 0, 0), make([]byte, 64)), uint64(0))
+	f.Fuzz(func(t *testing.T, data []byte, hole uint64) {
+		size := int64(len(data)) + int64(hole%(1<<62))
+		var (
+			file *File
+			err  error
+		)
+		n := allocDuring(func() { file, err = Read(holeReader{data, size}, size) })
+		// Tensor infos need distinct non-empty names, so only the fuzzed
+		// bytes, never the hole, can hold them.
+		if bound := uint64(readAllocBound + tensorTableCost*(len(data)/minTensorInfoSize+1)); n > bound {
+			t.Fatalf("allocated %d bytes for a file of %d bytes (%d + a hole), want at most %d (%v)", n, size, len(data), bound, err)
+		}
 		if err != nil {
 			var fe *FormatError
 			if !errors.As(err, &fe) {
 				t.Fatalf("got %T %v, want *FormatError", err, err)
 			}
-			if fe.Offset < 0 || fe.Offset > int64(len(data)) {
-				t.Fatalf("error offset %d outside the file of %d bytes", fe.Offset, len(data))
+			if fe.Offset < 0 || fe.Offset > size {
+				t.Fatalf("error offset %d outside the file of %d bytes", fe.Offset, size)
 			}
 			return
 		}
 		prevEnd := file.DataOffset
 		for _, ti := range file.Tensors {
-			if ti.Offset < prevEnd || ti.Offset%file.Alignment != 0 || ti.Offset+ti.Size > uint64(len(data)) {
-				t.Fatalf("tensor %s at [%d, +%d): not aligned, in order and inside %d bytes", ti.Name, ti.Offset, ti.Size, len(data))
+			if ti.Offset < prevEnd || ti.Offset%file.Alignment != 0 || ti.Offset+ti.Size > uint64(size) {
+				t.Fatalf("tensor %s at [%d, +%d): not aligned, in order and inside %d bytes", ti.Name, ti.Offset, ti.Size, size)
 			}
 			prevEnd = ti.Offset + ti.Size
 		}
@@ -39,8 +86,8 @@ func FuzzRead(f *testing.F) {
 					continue
 				}
 				for _, r := range rs {
-					if r.End() > uint64(len(data)) {
-						t.Fatalf("expert range %v past the end (%d)", r, len(data))
+					if r.End() > uint64(size) {
+						t.Fatalf("expert range %v past the end (%d)", r, size)
 					}
 				}
 			}

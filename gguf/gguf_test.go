@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -285,6 +286,8 @@ func TestCorrupt(t *testing.T) {
 		{"element overflow", minimal(1, 0, tensorBytes("t", []uint64{1 << 32, 1 << 32}, 0, 0), pad), ErrTensor, `tensor_info[0 "t"].dims`, 24 + 13},
 		{"unknown type", minimal(1, 0, tensorBytes("t", []uint64{32}, 4, 0), pad), ErrTensor, `tensor_info[0 "t"].type`, 24 + 21},
 		{"partial block", minimal(1, 0, tensorBytes("t", []uint64{33}, 8, 0), pad), ErrTensor, `tensor_info[0 "t"].dims[0]`, 24 + 13},
+		// 2^62 f64 values are 2^65 bytes, which wrapped to a row of 0 bytes.
+		{"row size overflow", minimal(1, 0, tensorBytes("t", []uint64{1 << 62}, uint32(TypeF64), 0), pad), ErrTensor, `tensor_info[0 "t"].dims[0]`, 24 + 13},
 		{"name too long", minimal(1, 0, tensorBytes(strings.Repeat("n", 64), []uint64{1}, 0, 0), pad), ErrTensor, "tensor_info[0].name", 24},
 		{"duplicate tensor", minimal(2, 0, tensorBytes("t", []uint64{8}, 0, 0), tensorBytes("t", []uint64{8}, 0, 32), pad), ErrDuplicate, "tensor_info[1].name", 24 + 33},
 		{"misplaced tensor", minimal(1, 0, tensorBytes("t", []uint64{8}, 0, 32), pad, pad), ErrLayout, `tensor_info[0].offset`, 24},
@@ -350,6 +353,13 @@ func TestWriterErrors(t *testing.T) {
 		{"partial block", w.AddTensor("q", TypeQ8_0, 31)},
 		{"unknown type", w.AddTensor("x", Type(4), 32)},
 		{"five dims", w.AddTensor("x", TypeF32, 1, 1, 1, 1, 1)},
+		{"element overflow", w.AddTensor("x", TypeF32, 1<<32, 1<<32)},
+		{"row overflow", w.AddTensor("x", TypeF64, 1<<62)},
+		{"size overflow", w.AddTensor("x", TypeF32, 1<<40, 1<<22)},
+		{"key too long", w.SetKV(strings.Repeat("k", MaxKeyLen+1), uint8(1))},
+		{"string too long", w.SetKV("s", strings.Repeat("s", MaxStringLen+1))},
+		{"array string too long", w.SetKV("s", []string{"", strings.Repeat("s", MaxStringLen+1)})},
+		{"array too long", w.SetKV("a", make([]uint8, MaxArrayLen+1))},
 	} {
 		if !errors.Is(tc.err, ErrWrite) {
 			t.Errorf("%s: got %v, want ErrWrite", tc.name, tc.err)
@@ -382,6 +392,33 @@ func TestAlignment(t *testing.T) {
 	for _, ti := range f.Tensors {
 		if ti.Offset%64 != 0 {
 			t.Errorf("tensor %s at %d, not 64-aligned", ti.Name, ti.Offset)
+		}
+	}
+}
+
+func TestRowBytes(t *testing.T) {
+	for _, tc := range []struct {
+		t      Type
+		n      uint64
+		want   uint64
+		wantOK bool
+	}{
+		{TypeF32, 10, 40, true},
+		{TypeQ8_0, 64, 68, true},
+		{TypeQ4_K, 512, 288, true},
+		{TypeQ6_K, 256, 210, true},
+		{TypeQ8_0, 33, 0, false},
+		{Type(4), 32, 0, false},
+		{TypeF32, math.MaxInt64 / 4, math.MaxInt64 / 4 * 4, true},
+		{TypeF32, math.MaxInt64/4 + 1, 0, false},
+		{TypeF64, 1 << 62, 0, false}, // 2^65 bytes wrapped to 0
+		{TypeQ8_0, 1 << 62, 1 << 57 * 34, true},
+		{TypeQ8_0, 1 << 63, 0, false},       // 2^58 blocks of 34 bytes
+		{TypeF32, math.MaxUint64, 0, false}, // n itself past int64
+	} {
+		got, ok := tc.t.RowBytes(tc.n)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("%v.RowBytes(%d): got %d %v, want %d %v", tc.t, tc.n, got, ok, tc.want, tc.wantOK)
 		}
 	}
 }

@@ -17,8 +17,6 @@ const (
 	DefaultAlignment = 32
 	// MaxDims is GGML_MAX_DIMS.
 	MaxDims = 4
-	// MaxNameLen is the longest tensor name llama.cpp accepts (GGML_MAX_NAME-1).
-	MaxNameLen = 63
 	// headerSize is magic + version + tensor count + kv count.
 	headerSize = 4 + 4 + 8 + 8
 	// minKVSize is the smallest encoded key/value: an empty key, a type and a
@@ -111,9 +109,12 @@ func Open(path string) (*File, error) {
 // duplicate keys or tensor names, alignment, tensor dimensions and types,
 // tensor data laid out in order at aligned offsets) and in addition that all
 // tensor data lies inside the file. No count or length read from the file is
-// trusted for an allocation before it is checked against the bytes left.
+// trusted for an allocation before it is checked against the bytes left and
+// against the absolute limits in limits.go, so what Read allocates stays
+// bounded (about MaxMetadataBytes plus the tensor table) even for a sparse
+// file of any size.
 func Read(r io.ReaderAt, size int64) (*File, error) {
-	c := &cursor{r: r, size: size}
+	c := &cursor{r: r, size: size, budget: MaxMetadataBytes}
 	f := &File{FileSize: size, Alignment: DefaultAlignment}
 
 	magic, err := c.bytes("magic", 4)
@@ -140,39 +141,49 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each count must fit the rest of the file at the smallest encoding, so a
-	// hostile count cannot make us allocate.
+	// Each count must fit the rest of the file at the smallest encoding, and
+	// the reader's absolute limit, which the file's size cannot stand in
+	// for: a sparse file is as large as it claims.
 	rest := uint64(size - c.off)
 	if nKV > rest/minKVSize {
 		return nil, c.errAt("kv_count", offKV, ErrTooLarge, fmt.Sprintf("%d key/values cannot fit in %d bytes", nKV, rest))
 	}
+	if nKV > MaxKV {
+		return nil, c.errAt("kv_count", offKV, ErrLimit, fmt.Sprintf("%d key/values, at most %d (MaxKV)", nKV, MaxKV))
+	}
 	if nTensors > rest/minTensorInfoSize {
 		return nil, c.errAt("tensor_count", off, ErrTooLarge, fmt.Sprintf("%d tensor infos cannot fit in %d bytes", nTensors, rest))
 	}
+	if nTensors > MaxTensors {
+		return nil, c.errAt("tensor_count", off, ErrLimit, fmt.Sprintf("%d tensor infos, at most %d (MaxTensors)", nTensors, MaxTensors))
+	}
 
-	f.KV = make([]KV, 0, nKV)
-	f.kvIndex = make(map[string]int, nKV)
+	// The tables grow as entries are read, so a count that passed the
+	// checks above still costs nothing until the entries are really there.
+	f.KV = make([]KV, 0, min(nKV, initialCap))
+	f.kvIndex = make(map[string]int, min(nKV, initialCap))
 	for i := uint64(0); i < nKV; i++ {
 		kvOff := c.off
-		key, err := c.str(fmt.Sprintf("kv[%d].key", i))
+		c.scope = scope{kind: inKV, i: i}
+		key, err := c.str(".key", keyLimit)
 		if err != nil {
 			return nil, err
 		}
 		if key == "" {
-			return nil, c.errAt(fmt.Sprintf("kv[%d].key", i), kvOff, ErrEmptyName, "empty key")
+			return nil, c.errAt(".key", kvOff, ErrEmptyName, "empty key")
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return nil, c.errAt(fmt.Sprintf("kv[%d].key", i), kvOff, ErrDuplicate, fmt.Sprintf("key %q repeats", key))
+			return nil, c.errAt(".key", kvOff, ErrDuplicate, fmt.Sprintf("key %q repeats", key))
 		}
-		field := fmt.Sprintf("kv[%q]", key)
-		v, err := c.value(field)
+		c.scope = scope{kind: inValue, name: key}
+		v, err := c.value()
 		if err != nil {
 			return nil, err
 		}
 		if key == "general.alignment" {
 			a, ok := v.(uint32)
 			if !ok || a == 0 || a&(a-1) != 0 {
-				return nil, c.errAt(field, kvOff, ErrAlignment, fmt.Sprintf("got %T %v, want a uint32 power of two", v, v))
+				return nil, c.errAt("", kvOff, ErrAlignment, fmt.Sprintf("got %T %v, want a uint32 power of two", v, v))
 			}
 			f.Alignment = uint64(a)
 		}
@@ -180,26 +191,28 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		f.KV = append(f.KV, KV{Key: key, Value: v})
 	}
 
-	f.Tensors = make([]TensorInfo, 0, nTensors)
-	f.tensorIndex = make(map[string]int, nTensors)
-	infoOffs := make([]int64, 0, nTensors)
+	f.Tensors = make([]TensorInfo, 0, min(nTensors, initialCap))
+	f.tensorIndex = make(map[string]int, min(nTensors, initialCap))
+	infoOffs := make([]int64, 0, min(nTensors, initialCap))
 	for i := uint64(0); i < nTensors; i++ {
 		infoOff := c.off
 		ti, err := c.tensorInfo(i)
 		if err != nil {
 			return nil, err
 		}
+		c.scope = scope{kind: inTensorIndex, i: i}
 		if ti.Name == "" {
-			return nil, c.errAt(fmt.Sprintf("tensor_info[%d].name", i), infoOff, ErrEmptyName, "empty tensor name")
+			return nil, c.errAt(".name", infoOff, ErrEmptyName, "empty tensor name")
 		}
 		if _, dup := f.tensorIndex[ti.Name]; dup {
-			return nil, c.errAt(fmt.Sprintf("tensor_info[%d].name", i), infoOff, ErrDuplicate, fmt.Sprintf("tensor %q repeats", ti.Name))
+			return nil, c.errAt(".name", infoOff, ErrDuplicate, fmt.Sprintf("tensor %q repeats", ti.Name))
 		}
 		f.tensorIndex[ti.Name] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, ti)
 		infoOffs = append(infoOffs, infoOff)
 	}
 
+	c.scope = scope{}
 	f.DataOffset = alignUp(uint64(c.off), f.Alignment)
 	if len(f.Tensors) > 0 && f.DataOffset > uint64(size) {
 		return nil, c.errAt("data section", c.off, ErrTruncated, fmt.Sprintf("data starts at %d, file is %d bytes", f.DataOffset, size))
@@ -210,13 +223,13 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
 		rel := t.Offset // relative while reading
-		field := fmt.Sprintf("tensor_info[%d].offset", i)
+		c.scope = scope{kind: inTensorIndex, i: uint64(i)}
 		if rel != want {
-			return nil, c.errAt(field, infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q at data offset %d, want %d", t.Name, rel, want))
+			return nil, c.errAt(".offset", infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q at data offset %d, want %d", t.Name, rel, want))
 		}
 		abs := f.DataOffset + rel
 		if abs < f.DataOffset || t.Size > uint64(size) || abs > uint64(size)-t.Size {
-			return nil, c.errAt(field, infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q data [%d, %d+%d) extends past the end of the file (%d bytes)", t.Name, abs, abs, t.Size, size))
+			return nil, c.errAt(".offset", infoOffs[i], ErrLayout, fmt.Sprintf("tensor %q data [%d, %d+%d) extends past the end of the file (%d bytes)", t.Name, abs, abs, t.Size, size))
 		}
 		t.Offset = abs
 		want = rel + alignUp(t.Size, f.Alignment)
@@ -373,7 +386,8 @@ func (f *File) ExpertRanges(layer, expert int) ([]Range, error) {
 }
 
 // cursor reads little-endian fields from an io.ReaderAt through a window
-// buffer, checking every read against the file size.
+// buffer, checking every read against the file size, and keeps the account
+// of MaxMetadataBytes. One goroutine at a time.
 type cursor struct {
 	r    io.ReaderAt
 	size int64
@@ -381,15 +395,76 @@ type cursor struct {
 
 	buf    []byte
 	bufOff int64 // file offset of buf[0]
+
+	// budget is what decoded metadata may still cost, in bytes.
+	budget int64
+	// scope is what is being read; error field names start with it.
+	scope scope
 }
 
+// windowSize is the most bytes the cursor reads at once: fields, strings and
+// arrays longer than this are read in pieces, so the buffer never grows with
+// what a file claims.
 const windowSize = 64 << 10
 
+// initialCap is the most entries the key/value and tensor tables are made
+// with before any is read.
+const initialCap = 1024
+
+// scopeKind says which part of the file a scope names.
+type scopeKind uint8
+
+const (
+	inHeader      scopeKind = iota // no prefix: "kv_count", "data section"
+	inKV                           // kv[i]
+	inValue                        // kv["key"]
+	inElem                         // kv["key"][i]
+	inTensorIndex                  // tensor_info[i]
+	inTensor                       // tensor_info[i "name"]
+)
+
+// scope names the entry being read. Field names are built from it only when
+// an error is returned: a file has hundreds of thousands of strings, and a
+// hostile key of many KiB quoted per key cost more than the key itself.
+type scope struct {
+	kind scopeKind
+	i    uint64
+	name string
+}
+
+func (s scope) String() string {
+	switch s.kind {
+	case inKV:
+		return fmt.Sprintf("kv[%d]", s.i)
+	case inValue:
+		return fmt.Sprintf("kv[%q]", s.name)
+	case inElem:
+		return fmt.Sprintf("kv[%q][%d]", s.name, s.i)
+	case inTensorIndex:
+		return fmt.Sprintf("tensor_info[%d]", s.i)
+	case inTensor:
+		return fmt.Sprintf("tensor_info[%d %q]", s.i, s.name)
+	}
+	return ""
+}
+
+// errAt returns a *FormatError for field (appended to the current scope) at
+// absolute offset off.
 func (c *cursor) errAt(field string, off int64, err error, detail string) error {
-	return &FormatError{Field: field, Offset: off, Err: err, Detail: detail}
+	return &FormatError{Field: c.scope.String() + field, Offset: off, Err: err, Detail: detail}
+}
+
+// charge takes n bytes from the metadata budget for the field at off.
+func (c *cursor) charge(field string, off int64, n uint64) error {
+	if n > uint64(c.budget) {
+		return c.errAt(field, off, ErrLimit, fmt.Sprintf("metadata would take more than %d bytes of memory (MaxMetadataBytes)", MaxMetadataBytes))
+	}
+	c.budget -= int64(n)
+	return nil
 }
 
 // bytes returns the next n bytes; the slice is valid until the next read.
+// Callers ask for at most windowSize, so the buffer stays that size.
 func (c *cursor) bytes(field string, n int64) ([]byte, error) {
 	if n < 0 || n > c.size-c.off {
 		return nil, c.errAt(field, c.off, ErrTruncated, fmt.Sprintf("need %d bytes, %d left", n, max(c.size-c.off, 0)))
@@ -399,8 +474,7 @@ func (c *cursor) bytes(field string, n int64) ([]byte, error) {
 		c.off += n
 		return b, nil
 	}
-	want := max(n, windowSize)
-	want = min(want, c.size-c.off)
+	want := min(max(n, windowSize), c.size-c.off)
 	if int64(cap(c.buf)) < want {
 		c.buf = make([]byte, want)
 	}
@@ -435,7 +509,30 @@ func (c *cursor) u64(field string) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-func (c *cursor) str(field string) (string, error) {
+// strLimit is how long one kind of string may be, the error a longer one
+// gets, and what each costs against MaxMetadataBytes.
+type strLimit struct {
+	max  uint64
+	err  error
+	name string // named in the error
+	// charged strings cost base plus their bytes (rounded up to 8, as the
+	// allocator does); tensor names are not charged, they are the tensor
+	// table's.
+	charged bool
+	base    uint64
+}
+
+var (
+	keyLimit   = strLimit{MaxKeyLen, ErrLimit, "MaxKeyLen", true, kvCost}
+	valueLimit = strLimit{MaxStringLen, ErrLimit, "MaxStringLen", true, stringCost}
+	// elemLimit leaves out the header, charged with the array's slice.
+	elemLimit = strLimit{MaxStringLen, ErrLimit, "MaxStringLen", true, 0}
+	nameLimit = strLimit{MaxNameLen, ErrTensor, "GGML_MAX_NAME-1", false, 0}
+)
+
+// str reads a string, checking its length against the bytes left and lim
+// before reading or allocating any of it.
+func (c *cursor) str(field string, lim strLimit) (string, error) {
 	off := c.off
 	n, err := c.u64(field)
 	if err != nil {
@@ -447,34 +544,52 @@ func (c *cursor) str(field string) (string, error) {
 	if n > uint64(c.size-c.off) {
 		return "", c.errAt(field, off, ErrTooLarge, fmt.Sprintf("string length %d, %d bytes left", n, c.size-c.off))
 	}
-	b, err := c.bytes(field, int64(n))
-	if err != nil {
-		return "", err
+	if n > lim.max {
+		return "", c.errAt(field, off, lim.err, fmt.Sprintf("string of %d bytes, at most %d (%s)", n, lim.max, lim.name))
 	}
-	return string(b), nil
+	if lim.charged {
+		if err := c.charge(field, off, lim.base+alignUp(n, 8)); err != nil {
+			return "", err
+		}
+	}
+	if n <= windowSize {
+		b, err := c.bytes(field, int64(n))
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+	// A long string is copied window by window into its one allocation.
+	var sb strings.Builder
+	sb.Grow(int(n))
+	for left := int64(n); left > 0; {
+		b, err := c.bytes(field, min(left, windowSize))
+		if err != nil {
+			return "", err
+		}
+		sb.Write(b)
+		left -= int64(len(b))
+	}
+	return sb.String(), nil
 }
 
-func (c *cursor) value(field string) (any, error) {
+func (c *cursor) value() (any, error) {
 	off := c.off
-	t, err := c.u32(field + ".type")
+	t, err := c.u32(".type")
 	if err != nil {
 		return nil, err
 	}
 	vt := ValueType(t)
 	if vt == ValueArray {
-		return c.array(field)
+		return c.array()
 	}
 	if vt != ValueString && vt.fixedSize() == 0 {
-		return nil, c.errAt(field+".type", off, ErrValueType, fmt.Sprintf("type %d", t))
+		return nil, c.errAt(".type", off, ErrValueType, fmt.Sprintf("type %d", t))
 	}
-	return c.scalar(field, vt)
-}
-
-func (c *cursor) scalar(field string, vt ValueType) (any, error) {
 	if vt == ValueString {
-		return c.str(field)
+		return c.str("", valueLimit)
 	}
-	b, err := c.bytes(field, vt.fixedSize())
+	b, err := c.bytes("", vt.fixedSize())
 	if err != nil {
 		return nil, err
 	}
@@ -510,158 +625,168 @@ func decodeScalar(vt ValueType, b []byte) any {
 	panic("unreachable")
 }
 
-func (c *cursor) array(field string) (any, error) {
+// array reads an array value; the scope names its key.
+func (c *cursor) array() (any, error) {
 	off := c.off
-	t, err := c.u32(field + ".elem_type")
+	t, err := c.u32(".elem_type")
 	if err != nil {
 		return nil, err
 	}
 	vt := ValueType(t)
 	if vt != ValueString && vt.fixedSize() == 0 {
-		return nil, c.errAt(field+".elem_type", off, ErrValueType, fmt.Sprintf("array element type %v", vt))
+		return nil, c.errAt(".elem_type", off, ErrValueType, fmt.Sprintf("array element type %v", vt))
 	}
 	lenOff := c.off
-	n, err := c.u64(field + ".len")
+	n, err := c.u64(".len")
 	if err != nil {
 		return nil, err
 	}
 	elem := vt.fixedSize()
+	cost := uint64(elem)
 	if vt == ValueString {
-		elem = 8
+		elem, cost = 8, stringCost
 	}
 	if left := uint64(c.size - c.off); n > left/uint64(elem) {
-		return nil, c.errAt(field+".len", lenOff, ErrTooLarge, fmt.Sprintf("%d elements of %v cannot fit in %d bytes", n, vt, left))
+		return nil, c.errAt(".len", lenOff, ErrTooLarge, fmt.Sprintf("%d elements of %v cannot fit in %d bytes", n, vt, left))
+	}
+	if n > MaxArrayLen {
+		return nil, c.errAt(".len", lenOff, ErrLimit, fmt.Sprintf("%d elements of %v, at most %d (MaxArrayLen)", n, vt, MaxArrayLen))
+	}
+	// Made at its full length only once the budget allows it; the string
+	// bytes are charged one by one as they are read.
+	if err := c.charge(".len", lenOff, sliceCost+n*cost); err != nil {
+		return nil, err
 	}
 	if vt == ValueString {
 		out := make([]string, n)
+		key := c.scope.name
 		for i := range out {
-			// The element's field name is only built on error: arrays
-			// such as a vocabulary hold hundreds of thousands of strings.
-			start := c.off
-			if out[i], err = c.str(field); err != nil {
-				var fe *FormatError
-				if errors.As(err, &fe) {
-					fe.Field = fmt.Sprintf("%s[%d]%s", field, i, strings.TrimPrefix(fe.Field, field))
-					fe.Offset = max(fe.Offset, start)
-				}
+			c.scope = scope{kind: inElem, name: key, i: uint64(i)}
+			if out[i], err = c.str("", elemLimit); err != nil {
 				return nil, err
 			}
 		}
+		c.scope = scope{kind: inValue, name: key}
 		return out, nil
 	}
-	b, err := c.bytes(field, int64(n)*elem)
-	if err != nil {
-		return nil, err
-	}
-	return decodeArray(vt, b, int(n)), nil
+	return c.decodeArray(vt, int(n))
 }
 
-// decodeArray decodes n little-endian elements of type vt from b, which
-// holds exactly n of them.
-func decodeArray(vt ValueType, b []byte, n int) any {
+// decodeArray reads n little-endian elements of the fixed-size type vt.
+func (c *cursor) decodeArray(vt ValueType, n int) (any, error) {
 	le := binary.LittleEndian
 	switch vt {
 	case ValueUint8:
-		return append([]uint8(nil), b...)
+		return readEach(c, n, 1, func(b []byte) uint8 { return b[0] })
 	case ValueInt8:
-		return decodeEach(b, n, 1, func(b []byte) int8 { return int8(b[0]) })
+		return readEach(c, n, 1, func(b []byte) int8 { return int8(b[0]) })
 	case ValueBool:
-		return decodeEach(b, n, 1, func(b []byte) bool { return b[0] != 0 })
+		return readEach(c, n, 1, func(b []byte) bool { return b[0] != 0 })
 	case ValueUint16:
-		return decodeEach(b, n, 2, le.Uint16)
+		return readEach(c, n, 2, le.Uint16)
 	case ValueInt16:
-		return decodeEach(b, n, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
+		return readEach(c, n, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
 	case ValueUint32:
-		return decodeEach(b, n, 4, le.Uint32)
+		return readEach(c, n, 4, le.Uint32)
 	case ValueInt32:
-		return decodeEach(b, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
+		return readEach(c, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
 	case ValueFloat32:
-		return decodeEach(b, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
+		return readEach(c, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
 	case ValueUint64:
-		return decodeEach(b, n, 8, le.Uint64)
+		return readEach(c, n, 8, le.Uint64)
 	case ValueInt64:
-		return decodeEach(b, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
+		return readEach(c, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
 	case ValueFloat64:
-		return decodeEach(b, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
+		return readEach(c, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
 	}
 	panic("unreachable")
 }
 
-// decodeEach decodes n elements of size bytes each with get.
-func decodeEach[T any](b []byte, n, size int, get func([]byte) T) []T {
+// readEach reads n elements of size bytes each, a window at a time, and
+// decodes each with get.
+func readEach[T any](c *cursor, n, size int, get func([]byte) T) ([]T, error) {
 	out := make([]T, n)
-	for i := range out {
-		out[i] = get(b[i*size:])
+	per := windowSize / size
+	for i := 0; i < n; i += per {
+		k := min(per, n-i)
+		b, err := c.bytes("", int64(k*size))
+		if err != nil {
+			return nil, err
+		}
+		for j := range k {
+			out[i+j] = get(b[j*size:])
+		}
 	}
-	return out
+	return out, nil
 }
+
+// dimField names the dims of a tensor info without building a string per
+// tensor.
+var dimField = [MaxDims]string{".dims[0]", ".dims[1]", ".dims[2]", ".dims[3]"}
 
 func (c *cursor) tensorInfo(i uint64) (TensorInfo, error) {
 	var ti TensorInfo
-	field := fmt.Sprintf("tensor_info[%d]", i)
-	nameOff := c.off
-	name, err := c.str(field + ".name")
+	c.scope = scope{kind: inTensorIndex, i: i}
+	name, err := c.str(".name", nameLimit)
 	if err != nil {
 		return ti, err
 	}
-	if len(name) > MaxNameLen {
-		return ti, c.errAt(field+".name", nameOff, ErrTensor, fmt.Sprintf("name of %d bytes, at most %d allowed", len(name), MaxNameLen))
-	}
 	ti.Name = name
-	field = fmt.Sprintf("tensor_info[%d %q]", i, name)
+	c.scope = scope{kind: inTensor, i: i, name: name}
 	off := c.off
-	nd, err := c.u32(field + ".n_dims")
+	nd, err := c.u32(".n_dims")
 	if err != nil {
 		return ti, err
 	}
 	if nd > MaxDims {
-		return ti, c.errAt(field+".n_dims", off, ErrTensor, fmt.Sprintf("%d dimensions, at most %d", nd, MaxDims))
+		return ti, c.errAt(".n_dims", off, ErrTensor, fmt.Sprintf("%d dimensions, at most %d", nd, MaxDims))
 	}
 	dimsOff := c.off
 	ti.Dims = make([]uint64, nd)
 	elems := uint64(1)
 	for j := range ti.Dims {
-		d, err := c.u64(fmt.Sprintf("%s.dims[%d]", field, j))
+		d, err := c.u64(dimField[j])
 		if err != nil {
 			return ti, err
 		}
 		if d > math.MaxInt64 {
-			return ti, c.errAt(fmt.Sprintf("%s.dims[%d]", field, j), c.off-8, ErrTensor, fmt.Sprintf("dimension %d is negative as int64", d))
+			return ti, c.errAt(dimField[j], c.off-8, ErrTensor, fmt.Sprintf("dimension %d is negative as int64", d))
 		}
 		ti.Dims[j] = d
 		if d != 0 && elems > math.MaxInt64/d {
-			return ti, c.errAt(field+".dims", dimsOff, ErrTensor, fmt.Sprintf("element count of %v overflows int64", ti.Dims))
+			return ti, c.errAt(".dims", dimsOff, ErrTensor, fmt.Sprintf("element count of %v overflows int64", ti.Dims))
 		}
 		elems *= d
 	}
 	off = c.off
-	t, err := c.u32(field + ".type")
+	t, err := c.u32(".type")
 	if err != nil {
 		return ti, err
 	}
 	ti.Type = Type(t)
 	if !ti.Type.Valid() {
-		return ti, c.errAt(field+".type", off, ErrTensor, fmt.Sprintf("unknown ggml type %d", t))
+		return ti, c.errAt(".type", off, ErrTensor, fmt.Sprintf("unknown ggml type %d", t))
 	}
 	ne0 := uint64(1)
 	if nd > 0 {
 		ne0 = ti.Dims[0]
 	}
+	if ne0%ti.Type.BlockSize() != 0 {
+		return ti, c.errAt(".dims[0]", dimsOff, ErrTensor, fmt.Sprintf("row of %d elements is not a multiple of the %v block size %d", ne0, ti.Type, ti.Type.BlockSize()))
+	}
 	row, ok := ti.Type.RowBytes(ne0)
 	if !ok {
-		return ti, c.errAt(field+".dims[0]", dimsOff, ErrTensor, fmt.Sprintf("row of %d elements is not a multiple of the %v block size %d", ne0, ti.Type, ti.Type.BlockSize()))
+		return ti, c.errAt(".dims[0]", dimsOff, ErrTensor, fmt.Sprintf("row of %d %v elements overflows int64 bytes", ne0, ti.Type))
 	}
-	rows := uint64(1)
+	rows := uint64(0)
 	if ne0 != 0 {
 		rows = elems / ne0
-	} else {
-		rows = 0
 	}
 	if rows != 0 && row > math.MaxInt64/rows {
-		return ti, c.errAt(field+".dims", dimsOff, ErrTensor, "byte size overflows int64")
+		return ti, c.errAt(".dims", dimsOff, ErrTensor, "byte size overflows int64")
 	}
 	ti.Size = row * rows
-	if ti.Offset, err = c.u64(field + ".offset"); err != nil {
+	if ti.Offset, err = c.u64(".offset"); err != nil {
 		return ti, err
 	}
 	return ti, nil

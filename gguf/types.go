@@ -1,6 +1,9 @@
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Type is a ggml tensor type (enum ggml_type in ggml.h).
 type Type uint32
@@ -106,13 +109,19 @@ func (t Type) BlockSize() uint64 { return traits[t].blockSize }
 func (t Type) BlockBytes() uint64 { return traits[t].typeSize }
 
 // RowBytes returns the bytes of a row of n elements, or 0 and false if t is
-// unknown or n is not a whole number of blocks.
+// unknown, n is not a whole number of blocks, or the size overflows int64
+// (ggml sizes are int64 and size_t): an unchecked product would wrap, and a
+// huge ne0 would then claim a tiny row.
 func (t Type) RowBytes(n uint64) (uint64, bool) {
 	tr, ok := traits[t]
 	if !ok || n%tr.blockSize != 0 {
 		return 0, false
 	}
-	return n / tr.blockSize * tr.typeSize, true
+	blocks := n / tr.blockSize
+	if blocks > math.MaxInt64/tr.typeSize {
+		return 0, false
+	}
+	return blocks * tr.typeSize, true
 }
 
 // ParseType returns the type named s (as String prints it, case-insensitive).

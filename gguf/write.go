@@ -40,6 +40,19 @@ func (w *Writer) SetKV(key string, value any) error {
 	if _, err := valueType(value); err != nil {
 		return fmt.Errorf("%w: key %q: %v", ErrWrite, key, err)
 	}
+	// The reader's limits hold for what the Writer writes, so a file it
+	// produces is one Read accepts.
+	switch {
+	case len(w.kvs) >= MaxKV:
+		return fmt.Errorf("%w: key %q: more than %d keys (MaxKV)", ErrWrite, key, MaxKV)
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("%w: key of %d bytes, at most %d (MaxKeyLen)", ErrWrite, len(key), MaxKeyLen)
+	case arrayLen(value) > MaxArrayLen:
+		return fmt.Errorf("%w: key %q: array of %d, at most %d (MaxArrayLen)", ErrWrite, key, arrayLen(value), MaxArrayLen)
+	}
+	if n := longestString(value); n > MaxStringLen {
+		return fmt.Errorf("%w: key %q: string of %d bytes, at most %d (MaxStringLen)", ErrWrite, key, n, MaxStringLen)
+	}
 	w.keys[key] = true
 	w.kvs = append(w.kvs, KV{Key: key, Value: value})
 	return nil
@@ -57,6 +70,8 @@ func (w *Writer) AddTensor(name string, typ Type, dims ...uint64) error {
 		return fmt.Errorf("%w: tensor %q declared twice", ErrWrite, name)
 	case len(name) > MaxNameLen:
 		return fmt.Errorf("%w: tensor name %q longer than %d bytes", ErrWrite, name, MaxNameLen)
+	case len(w.tensors) >= MaxTensors:
+		return fmt.Errorf("%w: tensor %q: more than %d tensors (MaxTensors)", ErrWrite, name, MaxTensors)
 	case len(dims) > MaxDims:
 		return fmt.Errorf("%w: tensor %q has %d dims, at most %d", ErrWrite, name, len(dims), MaxDims)
 	case !typ.Valid():
@@ -67,15 +82,22 @@ func (w *Writer) AddTensor(name string, typ Type, dims ...uint64) error {
 		ne0 = dims[0]
 	}
 	for _, d := range dims {
+		if d > math.MaxInt64 || (d != 0 && n > math.MaxInt64/d) {
+			return fmt.Errorf("%w: tensor %q: element count of %v overflows int64", ErrWrite, name, dims)
+		}
 		n *= d
 	}
-	row, ok := typ.RowBytes(ne0)
-	if !ok {
+	if ne0%typ.BlockSize() != 0 {
 		return fmt.Errorf("%w: tensor %q: row of %d is not a multiple of the %v block size %d", ErrWrite, name, ne0, typ, typ.BlockSize())
 	}
+	row, ok := typ.RowBytes(ne0)
 	size := uint64(0)
 	if ne0 != 0 {
-		size = row * (n / ne0)
+		rows := n / ne0
+		if !ok || (rows != 0 && row > math.MaxInt64/rows) {
+			return fmt.Errorf("%w: tensor %q: byte size of %v %v overflows int64", ErrWrite, name, dims, typ)
+		}
+		size = row * rows
 	}
 	w.names[name] = true
 	w.tensors = append(w.tensors, TensorInfo{Name: name, Type: typ, Dims: append([]uint64(nil), dims...), Size: size})
@@ -295,6 +317,22 @@ func arrayLen(v any) int {
 		return len(x)
 	case []float64:
 		return len(x)
+	}
+	return 0
+}
+
+// longestString returns the length of v if it is a string, of its longest
+// element if it is a []string, and 0 otherwise.
+func longestString(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x)
+	case []string:
+		n := 0
+		for _, s := range x {
+			n = max(n, len(s))
+		}
+		return n
 	}
 	return 0
 }
