@@ -16,7 +16,10 @@
 //
 // Writer writes a file whose tensor data is streamed through a callback in
 // declaration order; Encode produces F32, F16, Q8_0 and Q4_0 bytes identical
-// to ggml's reference quantizers.
+// to ggml's reference quantizers, and Q4_K and Q6_K (the K-quants of
+// llama-quantize's Q4_K_M) by the same algorithms as ggml's
+// quantize_row_q4_K_ref and quantize_row_q6_K_ref, in float32 without fused
+// multiply-add.
 //
 // # Why not github.com/gpustack/gguf-parser-go
 //

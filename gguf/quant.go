@@ -20,9 +20,12 @@ const (
 )
 
 // Encode appends the encoding of src as type t to dst and returns the
-// extended slice. F32, F16, Q8_0 and Q4_0 are supported; for the block types
-// len(src) must be a multiple of 32. The results are byte-identical to ggml's
-// reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref).
+// extended slice. F32, F16, Q8_0, Q4_0, Q4_K and Q6_K are supported; for the
+// block types len(src) must be a multiple of the block size (32, or QK_K =
+// 256 for the K-quants). Q8_0 and Q4_0 are byte-identical to ggml's
+// reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref); Q4_K
+// and Q6_K follow quantize_row_q4_K_ref and quantize_row_q6_K_ref (see
+// EncodeQ4_K and EncodeQ6_K).
 func Encode(dst []byte, t Type, src []float32) ([]byte, error) {
 	switch t {
 	case TypeF32:
@@ -39,6 +42,16 @@ func Encode(dst []byte, t Type, src []float32) ([]byte, error) {
 			return dst, fmt.Errorf("gguf: q4_0: %d values is not a multiple of %d", len(src), QK4_0)
 		}
 		return EncodeQ4_0(dst, src), nil
+	case TypeQ4_K:
+		if len(src)%QK_K != 0 {
+			return dst, fmt.Errorf("gguf: q4_K: %d values is not a multiple of %d", len(src), QK_K)
+		}
+		return EncodeQ4_K(dst, src), nil
+	case TypeQ6_K:
+		if len(src)%QK_K != 0 {
+			return dst, fmt.Errorf("gguf: q6_K: %d values is not a multiple of %d", len(src), QK_K)
+		}
+		return EncodeQ6_K(dst, src), nil
 	}
 	return dst, fmt.Errorf("gguf: no encoder for type %v", t)
 }
@@ -90,6 +103,16 @@ func Decode(dst []float32, t Type, src []byte) ([]float32, error) {
 			}
 		}
 		return dst, nil
+	case TypeQ4_K:
+		if len(src)%BlockQ4_KBytes != 0 {
+			break
+		}
+		return decodeQ4_K(dst, src), nil
+	case TypeQ6_K:
+		if len(src)%BlockQ6_KBytes != 0 {
+			break
+		}
+		return decodeQ6_K(dst, src), nil
 	default:
 		return dst, fmt.Errorf("gguf: no decoder for type %v", t)
 	}

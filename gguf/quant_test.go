@@ -150,8 +150,8 @@ func TestRoundTripError(t *testing.T) {
 	if _, err := Encode(nil, TypeQ8_0, x[:31]); err == nil {
 		t.Error("Encode(q8_0, 31 values): got nil error, want one")
 	}
-	if _, err := Encode(nil, TypeQ4_K, x); err == nil {
-		t.Error("Encode(q4_K): got nil error, want one")
+	if _, err := Encode(nil, TypeQ5_K, x); err == nil {
+		t.Error("Encode(q5_K): got nil error, want one")
 	}
 }
 
