@@ -91,3 +91,7 @@ int strata_tensor_is_host(const struct ggml_tensor *t) {
 void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n) {
 	ggml_backend_tensor_get(t, dst, 0, n);
 }
+
+void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n) {
+	fn(src, dst, n);
+}

@@ -35,6 +35,10 @@ void strata_set_observer(struct llama_context_params *p, strata_observer *o);
 // the running decode.
 void strata_set_abort(struct llama_context *ctx, volatile int32_t *flag);
 
+// strata_to_float calls a ggml_to_float_t (cgo cannot call C function
+// pointers itself).
+void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n);
+
 int strata_tensor_is_host(const struct ggml_tensor *t);
 void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n);
 
