@@ -2,7 +2,7 @@
 # (module download, third_party/llama.cpp links, native SIMD cgo flags).
 # Variables such as STRATA_CPU=x86-64-v3 pass through the environment.
 
-.PHONY: all build test bench cuda deps env clean
+.PHONY: all build test bench cuda peers peer-bench deps env clean
 
 all: build
 
@@ -17,6 +17,12 @@ bench:
 
 cuda:
 	./build.sh cuda
+
+peers:
+	./build.sh peers
+
+peer-bench:
+	./build.sh peer-bench
 
 deps:
 	./build.sh deps

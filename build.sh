@@ -8,6 +8,9 @@
 #   ./build.sh bench     build + generate the default model if missing, run
 #                        cmd/bench on it
 #   ./build.sh cuda      CMake build of ggml's CUDA backend (needs nvcc)
+#   ./build.sh peers     CMake build of upstream llama-bench and llama-server
+#                        from third_party/llama.cpp into build/peer/bin
+#   ./build.sh peer-bench  bin/bench against llama-bench (scripts/peer-bench.sh)
 #   ./build.sh env       print the cgo environment as shell exports
 #   ./build.sh clean     remove bin/ and build/
 #
@@ -145,6 +148,14 @@ cuda() {
 	log "built: $(ls bin/lib | tr '\n' ' ') (load with STRATA_BACKEND_PATH=$root/bin/lib)"
 }
 
+peers() {
+	need_cmd cmake || apt_install cmake
+	log "building upstream llama-bench and llama-server from $tp (CMake, GGML_NATIVE=ON); a few minutes once"
+	cmake -S scripts/peer -B build/peer -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build/peer --target llama-bench llama-server --parallel "$(nproc)" >/dev/null
+	log "built: build/peer/bin/llama-bench build/peer/bin/llama-server"
+}
+
 clean() {
 	rm -rf bin build
 }
@@ -155,10 +166,12 @@ build) build ;;
 test) test_all ;;
 bench) bench ;;
 cuda) cuda ;;
+peers) peers ;;
+peer-bench) exec scripts/peer-bench.sh ;;
 env)
 	cgo_env
 	printf 'export CGO_ENABLED=%q CGO_CFLAGS=%q CGO_CXXFLAGS=%q\n' "$CGO_ENABLED" "$CGO_CFLAGS" "$CGO_CXXFLAGS"
 	;;
 clean) clean ;;
-*) die "unknown target '$1' (deps, build, test, bench, cuda, env, clean)" ;;
+*) die "unknown target '$1' (deps, build, test, bench, cuda, peers, peer-bench, env, clean)" ;;
 esac
