@@ -1,15 +1,51 @@
 // Package modelgen writes GGUF models with seeded random weights that
-// llama.cpp loads as architecture "llama": small dense and MoE models for
-// tests, and realistically shaped ones for benchmarks and paging studies.
+// llama.cpp loads: small dense and MoE models for tests, and realistically
+// shaped ones for benchmarks and paging studies, in the layouts of several
+// architectures.
 //
 // # Presets
 //
-//	tiny-dense   n_embd 128, 4 layers, n_ff 256, 4 heads / 2 KV heads     0.66 M params
-//	tiny-moe     as tiny-dense, 8 experts of n_ff 128, 2 used, skew 1.0   1.84 M params
-//	bench-dense  Llama 3.2 1B shape: n_embd 2048, 16 layers, n_ff 8192,
-//	             32 heads / 8 KV heads                                     0.97 B params
-//	bench-moe    n_embd 2048, 16 layers, 64 experts of n_ff 896, 4 used,
-//	             skew 1.1; 5.85 MiB per expert at Q8_0, ~6.2 GB in all     5.8 B params
+//	tiny-dense     llama: n_embd 128, 4 layers, n_ff 256, 4 heads / 2 KV   0.66 M params
+//	tiny-moe       llama: as tiny-dense, 8 experts of n_ff 128, 2 used,
+//	               skew 1.0                                                1.84 M params
+//	tiny-qwen3moe  qwen3moe: tiny-moe with QK-norm                         1.84 M params
+//	tiny-deepseek  deepseek: layer 0 dense (n_ff 256), layers 1-3 with 16
+//	               experts of n_ff 64, 4 used, + 2 shared experts          1.76 M params
+//	tiny-mellum    mellum: tiny-qwen3moe's tensors, 8-token sliding
+//	               window on layers 0-2                                    1.84 M params
+//	bench-dense    llama: Llama 3.2 1B shape: n_embd 2048, 16 layers,
+//	               n_ff 8192, 32 heads / 8 KV heads                        0.97 B params
+//	bench-moe      llama: n_embd 2048, 16 layers, 64 experts of n_ff 896,
+//	               4 used, skew 1.1; 5.85 MiB per expert at Q8_0, ~6.2 GB  5.8 B params
+//
+// The tiny presets are under 2 MiB at Q8_0.
+//
+// # Architectures
+//
+// Spec.Arch picks general.architecture, and with it the key prefix and the
+// tensors llama.cpp's loader for that architecture
+// (third_party/llama.cpp/src/models/<arch>.cpp) requires:
+//
+//   - llama (the default): attention, then a dense FFN (ffn_gate, ffn_up,
+//     ffn_down) or, with Experts, a router (ffn_gate_inp) and stacked
+//     experts (ffn_{gate,up,down}_exps) in every layer.
+//   - qwen3moe: as llama with experts in every layer, plus per-head RMSNorm
+//     of Q and K (attn_q_norm, attn_k_norm) and expert_feed_forward_length.
+//   - deepseek (DeepSeekMoE): the first DenseLayers layers
+//     (leading_dense_block_count) have a dense FFN of width FF and no
+//     experts; the others have routed experts of width ExpertFF plus
+//     SharedExperts shared experts (expert_shared_count), stored as one
+//     always-active FFN ffn_{gate,up,down}_shexp of width SharedExperts ×
+//     ExpertFF. It is the simplest llama.cpp architecture with both
+//     features (glm4moe adds a score-correction bias and sigmoid routing,
+//     deepseek2 multi-head latent attention).
+//   - mellum: qwen3moe's tensors plus sliding-window attention
+//     (attention.sliding_window) on three of every four layers. It is in
+//     llama.cpp v0.5.0 but not in the ollama-era llama.cpp.
+//
+// Spec.MoELayers lists the layers that hold experts. Dense layers and shared
+// experts are ordinary weights: every token uses them, so they have no expert
+// pages.
 //
 // Matrices (token_embd and output included) take Options.Type: F32, F16,
 // Q8_0 or Q4_0, encoded by package gguf exactly as ggml's reference
@@ -42,7 +78,7 @@
 // decoding produces varied tokens (it falls into cycles of a few to tens of
 // tokens, as a random model does).
 //
-// # Router design (bench-moe, tiny-moe)
+// # Router design (the MoE presets)
 //
 // With routers drawn at random every expert is equally likely and every
 // paging policy looks alike. Real MoE routing traces show a few hot experts
@@ -58,9 +94,9 @@
 //
 //  2. Per-expert popularity along u. Row e of blk.L.ffn_gate_inp is
 //     β_e·u + v_e. β_e = τ·ln(p_e)/κ, where p_e is a Zipf law
-//     p ∝ rank^-s (s = Spec.RouterSkew: 1.0 for tiny-moe, 1.1 for bench-moe)
-//     over a random permutation of the experts drawn per layer, so each
-//     layer has its own hot set. The shared part of every token's router
+//     p ∝ rank^-s (s = Spec.RouterSkew: 1.0 for the tiny presets, 1.1 for
+//     bench-moe) over a random permutation of the experts drawn per layer,
+//     so each layer has its own hot set. The shared part of every token's router
 //     logits is therefore τ·ln(p_e).
 //
 //  3. Token-dependent directions. v_e is a random vector orthogonal to u of

@@ -8,6 +8,9 @@ var (
 	// ErrSpec is returned when a Spec's shape is invalid or does not suit
 	// the chosen tensor type.
 	ErrSpec = errors.New("modelgen: invalid spec")
+	// ErrArch is returned when Spec.Arch names an architecture modelgen
+	// does not write.
+	ErrArch = errors.New("modelgen: unsupported architecture")
 	// ErrType is returned when Options.Type is not F32, F16, Q8_0 or Q4_0.
 	ErrType = errors.New("modelgen: unsupported tensor type")
 )

@@ -25,7 +25,7 @@ func WriteLoRA(path string, spec Spec, opts Options, rank int) error {
 	}
 	w := &gguf.Writer{}
 	for _, kv := range []gguf.KV{
-		{Key: "general.architecture", Value: "llama"},
+		{Key: "general.architecture", Value: spec.Architecture()},
 		{Key: "general.type", Value: "adapter"},
 		{Key: "general.name", Value: fmt.Sprintf("strata-%s-lora-r%d", spec.Name, rank)},
 		{Key: "adapter.type", Value: "lora"},

@@ -7,23 +7,80 @@ import (
 	"github.com/strata-llm/strata/gguf"
 )
 
-// Spec is the shape of a generated llama-architecture model.
+// Spec is the shape of a generated model.
 type Spec struct {
-	Name        string
+	Name string
+	// Arch is general.architecture, which llama.cpp builds the model as:
+	// "llama" (also when empty), "qwen3moe", "deepseek" or "mellum".
+	// Empty means "llama" so that specs written before Arch existed give
+	// the same bytes as before. Validate refuses a feature the chosen
+	// architecture's loader does not read.
+	Arch        string
 	Embd        int // n_embd
 	Layers      int // n_layer (block_count)
-	FF          int // n_ff: the FFN width, per expert for MoE models
+	FF          int // n_ff: the FFN width of dense layers; per expert too unless ExpertFF is set
 	Heads       int // n_head
 	HeadsKV     int // n_head_kv (GQA when < Heads)
 	Context     int // context_length
 	Experts     int // n_expert, 0 for dense
 	ExpertsUsed int // n_expert_used, 0 for dense
+	// ExpertFF is expert_feed_forward_length, the width of each routed
+	// expert when it differs from FF; 0 means FF. Fine-grained MoE models
+	// (DeepSeek, Qwen3) have experts far narrower than their dense FFNs.
+	ExpertFF int
+	// DenseLayers is leading_dense_block_count: the first DenseLayers
+	// layers have a dense FFN of width FF and no router or experts, as in
+	// DeepSeek and GLM-4.5. MoELayers lists the others.
+	DenseLayers int
+	// SharedExperts is expert_shared_count: every MoE layer also has one
+	// always-active FFN of width SharedExperts × ExpertFF
+	// (ffn_{gate,up,down}_shexp). It is dense weight that every token
+	// uses, not an expert: it has no router row and no expert page.
+	SharedExperts int
+	// SlidingWindow is attention.sliding_window: where non-zero, llama.cpp
+	// gives some layers sliding-window attention over that many tokens, in
+	// the architecture's own pattern (mellum: three of every four layers).
+	SlidingWindow int
 	// RouterSkew is the Zipf exponent s of the expert popularity the router
 	// weights induce (see the package doc); 0 gives unstructured random
 	// routing. Only meaningful for MoE specs.
 	RouterSkew float64
 	RopeBase   float32
 	NormEps    float32
+}
+
+// archInfo is what an architecture's llama.cpp loader
+// (third_party/llama.cpp/src/models/<arch>.cpp) requires and reads.
+type archInfo struct {
+	moe       bool // throws unless every non-dense layer has experts
+	qkNorm    bool // requires attn_q_norm and attn_k_norm (per-head RMSNorm)
+	expertFF  bool // reads expert_feed_forward_length
+	denseLead bool // reads leading_dense_block_count
+	shared    bool // requires expert_shared_count and the shexp tensors
+	swa       bool // reads attention.sliding_window
+}
+
+// archs are the architectures modelgen writes. llama is the classic layout;
+// qwen3moe is Qwen3-30B-A3B's (QK-norm, MoE in every layer); deepseek is
+// DeepSeekMoE's (dense leading layers, shared plus routed experts, plain
+// attention: the simplest loader with both); mellum is a llama.cpp v0.5.0
+// architecture (JetBrains Mellum MoE: qwen3moe's tensors plus
+// sliding-window attention), absent from the ollama-era llama.cpp.
+var archs = map[string]archInfo{
+	"llama":    {},
+	"qwen3moe": {moe: true, qkNorm: true, expertFF: true},
+	"deepseek": {moe: true, expertFF: true, denseLead: true, shared: true},
+	"mellum":   {moe: true, qkNorm: true, expertFF: true, swa: true},
+}
+
+// Architectures lists the architectures Spec.Arch may name.
+func Architectures() []string {
+	names := make([]string, 0, len(archs))
+	for n := range archs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 var presets = map[string]Spec{
@@ -47,10 +104,31 @@ var presets = map[string]Spec{
 		Name: "bench-moe", Embd: 2048, Layers: 16, FF: 896, Heads: 32, HeadsKV: 8,
 		Context: 4096, Experts: 64, ExpertsUsed: 4, RouterSkew: 1.1, RopeBase: 500000, NormEps: 1e-5,
 	},
+	// tiny-qwen3moe is tiny-moe in Qwen3-MoE's layout: per-head QK-norm,
+	// expert_feed_forward_length, NEOX RoPE (llama.cpp's choice for the
+	// architecture).
+	"tiny-qwen3moe": {
+		Name: "tiny-qwen3moe", Arch: "qwen3moe", Embd: 128, Layers: 4, FF: 128, Heads: 4, HeadsKV: 2,
+		Context: 2048, Experts: 8, ExpertsUsed: 2, RouterSkew: 1.0, RopeBase: 1000000, NormEps: 1e-6,
+	},
+	// tiny-deepseek has DeepSeekMoE's layout: layer 0 dense (n_ff 256),
+	// layers 1-3 with 16 fine-grained experts of n_ff 64, 4 used, plus 2
+	// shared experts (one always-on FFN of n_ff 128).
+	"tiny-deepseek": {
+		Name: "tiny-deepseek", Arch: "deepseek", Embd: 128, Layers: 4, FF: 256, Heads: 4, HeadsKV: 4,
+		Context: 2048, Experts: 16, ExpertsUsed: 4, ExpertFF: 64, DenseLayers: 1, SharedExperts: 2,
+		RouterSkew: 1.0, RopeBase: 10000, NormEps: 1e-6,
+	},
+	// tiny-mellum is a llama.cpp v0.5.0 architecture: tiny-qwen3moe's
+	// tensors with an 8-token sliding window on layers 0-2 (layer 3 attends
+	// to everything), so a short generation already crosses the window.
+	"tiny-mellum": {
+		Name: "tiny-mellum", Arch: "mellum", Embd: 128, Layers: 4, FF: 128, Heads: 4, HeadsKV: 2,
+		Context: 2048, Experts: 8, ExpertsUsed: 2, SlidingWindow: 8, RouterSkew: 1.0, RopeBase: 1000000, NormEps: 1e-6,
+	},
 }
 
-// Preset returns the named spec: tiny-dense, tiny-moe, bench-dense or
-// bench-moe.
+// Preset returns the named spec (see PresetNames and the package doc).
 func Preset(name string) (Spec, error) {
 	s, ok := presets[name]
 	if !ok {
@@ -72,8 +150,50 @@ func PresetNames() []string {
 // HeadDim returns n_embd / n_head.
 func (s Spec) HeadDim() int { return s.Embd / s.Heads }
 
-// Validate checks the shape, and that every matrix row is whole blocks of t.
+// Architecture returns general.architecture: Arch, or "llama" when empty.
+func (s Spec) Architecture() string {
+	if s.Arch == "" {
+		return "llama"
+	}
+	return s.Arch
+}
+
+// ExpertWidth returns the FFN width of one routed expert: ExpertFF, or FF
+// when ExpertFF is 0.
+func (s Spec) ExpertWidth() int {
+	if s.ExpertFF > 0 {
+		return s.ExpertFF
+	}
+	return s.FF
+}
+
+// MoELayers returns, in order, the layers that hold experts (a router and
+// stacked ffn_{gate,up,down}_exps tensors): none for a dense model, every
+// layer after the DenseLayers leading dense ones otherwise. A paging layer
+// offers expert pages for these layers only; the dense layers' FFNs and the
+// shared experts are ordinary weights.
+func (s Spec) MoELayers() []int {
+	if s.Experts == 0 || s.DenseLayers >= s.Layers {
+		return nil
+	}
+	out := make([]int, 0, s.Layers-s.DenseLayers)
+	for l := s.DenseLayers; l < s.Layers; l++ {
+		out = append(out, l)
+	}
+	return out
+}
+
+// moeLayer reports whether layer l holds experts.
+func (s Spec) moeLayer(l int) bool { return s.Experts > 0 && l >= s.DenseLayers }
+
+// Validate checks the shape, that the architecture reads every feature the
+// spec uses and has every one it requires, and that every matrix row is
+// whole blocks of t.
 func (s Spec) Validate(t gguf.Type) error {
+	arch, ok := archs[s.Architecture()]
+	if !ok {
+		return fmt.Errorf("%w %q in %s (known: %v)", ErrArch, s.Arch, s.Name, Architectures())
+	}
 	switch {
 	case s.Embd <= 0 || s.Layers <= 0 || s.FF <= 0 || s.Heads <= 0 || s.HeadsKV <= 0 || s.Context <= 0:
 		return fmt.Errorf("%w: %s: sizes must be positive: %+v", ErrSpec, s.Name, s)
@@ -87,13 +207,33 @@ func (s Spec) Validate(t gguf.Type) error {
 		return fmt.Errorf("%w: %s: experts %d used %d (need 0 < used <= experts <= 256, or both 0)", ErrSpec, s.Name, s.Experts, s.ExpertsUsed)
 	case s.RouterSkew < 0:
 		return fmt.Errorf("%w: %s: router skew %g is negative", ErrSpec, s.Name, s.RouterSkew)
+	case s.ExpertFF < 0 || s.DenseLayers < 0 || s.SharedExperts < 0 || s.SlidingWindow < 0:
+		return fmt.Errorf("%w: %s: expert ff %d, dense layers %d, shared experts %d, sliding window %d: none may be negative",
+			ErrSpec, s.Name, s.ExpertFF, s.DenseLayers, s.SharedExperts, s.SlidingWindow)
+	case arch.moe && s.Experts == 0:
+		return fmt.Errorf("%w: %s: architecture %s needs experts", ErrSpec, s.Name, s.Architecture())
+	case s.ExpertFF > 0 && !arch.expertFF:
+		return fmt.Errorf("%w: %s: architecture %s has no expert_feed_forward_length (ExpertFF %d)", ErrSpec, s.Name, s.Architecture(), s.ExpertFF)
+	case s.ExpertFF > 0 && s.Experts == 0:
+		return fmt.Errorf("%w: %s: ExpertFF %d without experts", ErrSpec, s.Name, s.ExpertFF)
+	case s.DenseLayers > 0 && !arch.denseLead:
+		return fmt.Errorf("%w: %s: architecture %s has no leading dense layers (DenseLayers %d)", ErrSpec, s.Name, s.Architecture(), s.DenseLayers)
+	case s.DenseLayers > 0 && s.DenseLayers >= s.Layers:
+		return fmt.Errorf("%w: %s: %d dense layers leave none of %d for experts", ErrSpec, s.Name, s.DenseLayers, s.Layers)
+	case s.SharedExperts > 0 && !arch.shared:
+		return fmt.Errorf("%w: %s: architecture %s has no shared experts (SharedExperts %d)", ErrSpec, s.Name, s.Architecture(), s.SharedExperts)
+	case arch.shared && s.SharedExperts == 0:
+		// llama.cpp would create shexp tensors of width 0.
+		return fmt.Errorf("%w: %s: architecture %s needs shared experts", ErrSpec, s.Name, s.Architecture())
+	case s.SlidingWindow > 0 && !arch.swa:
+		return fmt.Errorf("%w: %s: architecture %s has no sliding-window attention (SlidingWindow %d)", ErrSpec, s.Name, s.Architecture(), s.SlidingWindow)
 	}
 	switch t {
 	case gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0:
 	default:
 		return fmt.Errorf("%w: %v (want f32, f16, q8_0 or q4_0)", ErrType, t)
 	}
-	for _, n := range []int{s.Embd, s.FF} {
+	for _, n := range []int{s.Embd, s.FF, s.ExpertWidth(), s.SharedExperts * s.ExpertWidth()} {
 		if uint64(n)%t.BlockSize() != 0 {
 			return fmt.Errorf("%w: %s: row length %d is not a multiple of the %v block size %d", ErrSpec, s.Name, n, t, t.BlockSize())
 		}

@@ -53,6 +53,7 @@ func invSqrt(n int) float32 { return float32(1 / math.Sqrt(float64(n))) }
 func (s Spec) tensors(t gguf.Type) []plan {
 	n, ff, v := uint64(s.Embd), uint64(s.FF), uint64(VocabSize)
 	kv := uint64(s.HeadsKV * s.HeadDim())
+	arch := archs[s.Architecture()]
 	ps := []plan{
 		{name: "token_embd.weight", typ: t, dims: []uint64{n, v}, kind: fillEmbed, std: 1},
 		{name: "output_norm.weight", typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
@@ -65,26 +66,45 @@ func (s Spec) tensors(t gguf.Type) []plan {
 			plan{name: b("attn_q"), typ: t, dims: []uint64{n, n}, std: invSqrt(s.Embd)},
 			plan{name: b("attn_k"), typ: t, dims: []uint64{n, kv}, std: invSqrt(s.Embd)},
 			plan{name: b("attn_v"), typ: t, dims: []uint64{n, kv}, std: invSqrt(s.Embd)},
+		)
+		if arch.qkNorm {
+			hd := uint64(s.HeadDim())
+			ps = append(ps,
+				plan{name: b("attn_q_norm"), typ: gguf.TypeF32, dims: []uint64{hd}, kind: fillOnes},
+				plan{name: b("attn_k_norm"), typ: gguf.TypeF32, dims: []uint64{hd}, kind: fillOnes},
+			)
+		}
+		ps = append(ps,
 			plan{name: b("attn_output"), typ: t, dims: []uint64{n, n}, std: outScale * invSqrt(s.Embd)},
 			plan{name: b("ffn_norm"), typ: gguf.TypeF32, dims: []uint64{n}, kind: fillOnes},
 		)
-		if s.Experts == 0 {
-			ps = append(ps,
-				plan{name: b("ffn_gate"), typ: t, dims: []uint64{n, ff}, std: invSqrt(s.Embd)},
-				plan{name: b("ffn_up"), typ: t, dims: []uint64{n, ff}, std: invSqrt(s.Embd)},
-				plan{name: b("ffn_down"), typ: t, dims: []uint64{ff, n}, std: outScale * invSqrt(s.FF)},
-			)
+		if !s.moeLayer(l) {
+			ps = append(ps, ffn(b, "", t, n, ff)...)
 			continue
 		}
-		e := uint64(s.Experts)
+		e, eff := uint64(s.Experts), uint64(s.ExpertWidth())
 		ps = append(ps,
 			// The router stays F32 so its structure is not blurred by
 			// quantization; it is n_embd × n_expert floats, small.
 			plan{name: b("ffn_gate_inp"), typ: gguf.TypeF32, dims: []uint64{n, e}, kind: fillRouter, layer: l},
-			plan{name: b("ffn_gate_exps"), typ: t, dims: []uint64{n, ff, e}, std: invSqrt(s.Embd)},
-			plan{name: b("ffn_up_exps"), typ: t, dims: []uint64{n, ff, e}, std: invSqrt(s.Embd)},
-			plan{name: b("ffn_down_exps"), typ: t, dims: []uint64{ff, n, e}, std: outScale * invSqrt(s.FF)},
+			plan{name: b("ffn_gate_exps"), typ: t, dims: []uint64{n, eff, e}, std: invSqrt(s.Embd)},
+			plan{name: b("ffn_up_exps"), typ: t, dims: []uint64{n, eff, e}, std: invSqrt(s.Embd)},
+			plan{name: b("ffn_down_exps"), typ: t, dims: []uint64{eff, n, e}, std: outScale * invSqrt(int(eff))},
 		)
+		if s.SharedExperts > 0 {
+			ps = append(ps, ffn(b, "_shexp", t, n, uint64(s.SharedExperts)*eff)...)
+		}
 	}
 	return ps
+}
+
+// ffn plans a dense SwiGLU FFN of width ff: ffn_gate, ffn_up and ffn_down
+// with the given name suffix ("" for a dense layer, "_shexp" for shared
+// experts, which are the same three matrices).
+func ffn(b func(string) string, suffix string, t gguf.Type, n, ff uint64) []plan {
+	return []plan{
+		{name: b("ffn_gate" + suffix), typ: t, dims: []uint64{n, ff}, std: invSqrt(int(n))},
+		{name: b("ffn_up" + suffix), typ: t, dims: []uint64{n, ff}, std: invSqrt(int(n))},
+		{name: b("ffn_down" + suffix), typ: t, dims: []uint64{ff, n}, std: outScale * invSqrt(int(ff))},
+	}
 }
