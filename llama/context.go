@@ -233,6 +233,17 @@ func (c *Context) Decode(b *Batch) error {
 	c.mu.Lock()
 	c.decoding = false
 	c.mu.Unlock()
+	if c.obs != nil && c.obs.panicked != nil {
+		// Even when the panic hit the graph's last node and llama.cpp
+		// finished, the observer did not see what it was asked to.
+		c.lastBatch = 0
+		err := c.obs.panicked
+		c.obs.panicked = nil
+		if rc != 0 {
+			return fmt.Errorf("llama: decode: %w (%w)", err, decodeError(int(rc)))
+		}
+		return fmt.Errorf("llama: decode: %w", err)
+	}
 	if rc != 0 {
 		c.lastBatch = 0
 		return decodeError(int(rc))

@@ -42,6 +42,12 @@ var (
 	// buffer type that no registered backend device provides.
 	ErrUnknownBufferType = errors.New("llama: unknown buffer type")
 
+	// ErrCallbackPanic is returned when a Go callback that llama.cpp
+	// called (an Observer's Func, ModelParams.Progress) panicked: the
+	// panic is recovered before it can unwind through C++, and the decode
+	// or load it was part of fails with it.
+	ErrCallbackPanic = errors.New("llama: callback panicked")
+
 	// ErrInUse is returned when a Model is closed while one of its
 	// contexts is open, or an Adapter while a context has it applied.
 	// Close the contexts (or remove the adapter) first.

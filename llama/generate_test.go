@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/strata-llm/strata/gguf"
@@ -190,6 +191,42 @@ func TestObserverStopsDecode(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("observer calls: got %d, want 1 (the decode should stop at the first)", calls)
+	}
+}
+
+// TestCallbackPanics: a panic in an observer or a progress callback is
+// recovered before it can unwind through llama.cpp's C++ and fails the
+// decode or load with ErrCallbackPanic; the context stays usable.
+func TestCallbackPanics(t *testing.T) {
+	path := testModel(t, "tiny-dense", gguf.TypeQ8_0)
+	m := load(t, path, llama.ModelParams{})
+	fail := true
+	for _, prefix := range []string{"attn_norm", "result_output"} { // a middle node and the last
+		c := newContext(t, m, llama.ContextParams{NCtx: 256, Observer: &llama.Observer{
+			Prefixes: []string{prefix},
+			Func: func(*llama.Tensor) bool {
+				if fail {
+					panic("observer bug")
+				}
+				return true
+			},
+		}})
+		b, _ := llama.NewBatch(4, 1)
+		b.AddSequence([]llama.Token{1, 40, 41}, 0, 0)
+		fail = true
+		if err := c.Decode(b); !errors.Is(err, llama.ErrCallbackPanic) || !strings.Contains(err.Error(), "observer bug") {
+			t.Errorf("%s: decode with a panicking observer: got %v, want ErrCallbackPanic naming the panic", prefix, err)
+		}
+		fail = false
+		c.ClearMemory(true)
+		if err := c.Decode(b); err != nil {
+			t.Errorf("%s: decode after the panic: %v", prefix, err)
+		}
+		b.Close()
+	}
+	_, err := llama.LoadModel(path, llama.ModelParams{Progress: func(float32) bool { panic("progress bug") }})
+	if !errors.Is(err, llama.ErrCallbackPanic) || !strings.Contains(err.Error(), "progress bug") {
+		t.Errorf("load with a panicking progress callback: got %v, want ErrCallbackPanic", err)
 	}
 }
 

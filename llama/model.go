@@ -88,6 +88,7 @@ type loadProgress struct {
 	ctx       context.Context
 	fn        func(float32) bool
 	cancelled bool
+	panicked  error // fn panicked (see callbacks.go)
 }
 
 func (p *loadProgress) report(v float32) bool {
@@ -180,6 +181,9 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 	logSink.takeLastError()
 	cm := C.llama_model_load_from_file(cpath, cp)
 	if cm == nil {
+		if prog.panicked != nil {
+			return nil, fmt.Errorf("llama: load model %s: %w", path, prog.panicked)
+		}
 		if prog.cancelled {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrLoadCancelled, err)

@@ -30,10 +30,11 @@ type Observer struct {
 
 // observer is the Go half of an Observer, reached from C via a cgo.Handle.
 type observer struct {
-	fn    func(*Tensor) bool
-	t     Tensor   // reused for every call
-	buf   []byte   // staging for tensors in device memory
-	words []uint32 // gathered elements of strided views
+	fn       func(*Tensor) bool
+	panicked error    // set when fn panicked; the decode then fails with it
+	t        Tensor   // reused for every call
+	buf      []byte   // staging for tensors in device memory
+	words    []uint32 // gathered elements of strided views
 }
 
 func (o *observer) observe(p unsafe.Pointer) bool {
