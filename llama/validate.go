@@ -26,6 +26,14 @@ func validateFile(path string) error {
 	if err != nil {
 		return err
 	}
+	return Validate(f)
+}
+
+// Validate applies to an opened GGUF file the checks LoadModel makes
+// before llama.cpp reads it (see validateFile); `strata inspect` uses it so
+// that a file the loader refuses is never reported as fine.
+func Validate(f *gguf.File) error {
+	path := f.Path
 	// The gguf reader already refuses what llama.cpp's gguf reader asserts
 	// on (empty or duplicate keys and tensor names, a bad alignment); the
 	// rules below are about what llama.cpp's model loader asserts on.
