@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/strata-llm/strata/gguf"
@@ -21,18 +22,26 @@ func init() {
 
 func runGen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen", stderr)
-	preset := fs.String("preset", "tiny-dense", "model shape: "+strings.Join(modelgen.PresetNames(), ", "))
+	preset := fs.String("preset", "tiny-dense", "model shape (-list describes them): "+strings.Join(modelgen.PresetNames(), ", "))
 	typ := fs.String("type", "q8_0", "weight type: f32, f16, q8_0 or q4_0")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed gives a byte-identical file")
 	out := fs.String("o", "", "output GGUF file (required)")
 	lora := fs.String("lora", "", "also write a matching LoRA adapter to this file")
 	rank := fs.Int("lora-rank", 8, "rank of the LoRA adapter")
 	quiet := fs.Bool("q", false, "no progress on stderr")
+	list := fs.Bool("list", false, "list the presets: architecture, layers, experts, params and size at -type")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *list && fs.NArg() == 0 {
+		t, err := gguf.ParseType(*typ)
+		if err != nil {
+			return err
+		}
+		return listPresets(stdout, t)
+	}
 	if *out == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S -o FILE [-lora FILE -lora-rank R]")
+		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S -o FILE [-lora FILE -lora-rank R]\n       strata gen -list [-type TYPE]")
 		fs.PrintDefaults()
 		return errUsage
 	}
@@ -53,7 +62,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	size, _ := modelgen.Size(spec, t)
-	fmt.Fprintf(stdout, "wrote %s: %s %s, %d params, %s in %.1fs\n", *out, spec.Name, t, spec.Params(), humanBytes(size), time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "wrote %s: %s (%s) %s, %d params, %s in %.1fs\n", *out, spec.Name, spec.Architecture(), t, spec.Params(), humanBytes(size), time.Since(start).Seconds())
 	if *lora != "" {
 		opts.Progress = nil
 		if err := modelgen.WriteLoRA(*lora, spec, opts, *rank); err != nil {
@@ -62,6 +71,50 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s: LoRA rank %d on %s for %s\n", *lora, *rank, strings.Join(modelgen.LoRATargets, ", "), spec.Name)
 	}
 	return nil
+}
+
+// listPresets writes one line per preset: the architecture llama.cpp loads
+// it as, which layers are dense, how its experts are arranged, and its size
+// at weight type t, so a user can pick a model without reading the source.
+func listPresets(w io.Writer, t gguf.Type) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "PRESET\tARCH\tLAYERS\tEXPERTS\tPARAMS\tSIZE (%s)\n", t)
+	for _, name := range modelgen.PresetNames() {
+		s, err := modelgen.Preset(name)
+		if err != nil {
+			return err
+		}
+		size, err := modelgen.Size(s, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		layers := fmt.Sprint(s.Layers)
+		if s.DenseLayers > 0 {
+			layers += fmt.Sprintf(" (%d dense)", s.DenseLayers)
+		}
+		experts := "-"
+		if s.Experts > 0 {
+			experts = fmt.Sprintf("%d of n_ff %d, %d used", s.Experts, s.ExpertWidth(), s.ExpertsUsed)
+			if s.SharedExperts > 0 {
+				experts += fmt.Sprintf(", %d shared", s.SharedExperts)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, s.Architecture(), layers, experts, humanCount(s.Params()), humanBytes(size))
+	}
+	return tw.Flush()
+}
+
+// humanCount renders a parameter count as 658K, 1.84M or 5.81B.
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
 }
 
 // progress returns a callback reporting the write on w: on a terminal one
