@@ -51,16 +51,21 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	if _, err := gm.AttachMappings(b.id); err != nil {
 		return fail(fmt.Errorf("%w (was the model loaded with mmap?)", err))
 	}
-	who := genome.NewPersonaID()
-	if err := gm.RegisterPersona(genome.Persona{ID: who, Name: "inference"}); err != nil {
-		return fail(err)
+	// Inference reads and pages experts; evicting them is the engine's own
+	// business, done under a persona allowed to.
+	who, self := genome.NewPersonaID(), genome.NewPersonaID()
+	full := genome.FullAccess
+	for _, p := range []genome.Persona{{ID: who, Name: "inference"}, {ID: self, Name: "engine", Access: &full}} {
+		if err := gm.RegisterPersona(p); err != nil {
+			return fail(err)
+		}
 	}
 	experts, err := gm.Pages(b.id, genome.PageExpert)
 	if err != nil {
 		return fail(err)
 	}
 	for _, ref := range experts {
-		if err := gm.PageOut(ctx, ref, genome.TierCold); err != nil {
+		if err := gm.PageOut(ctx, self, ref, genome.TierCold); err != nil {
 			return fail(err)
 		}
 	}

@@ -96,12 +96,15 @@ func TestExpertPagerBudget(t *testing.T) {
 	if n, err := gm.AttachMappings(id); err != nil || n == 0 {
 		t.Fatalf("AttachMappings: got %d mappings, %v; want llama.cpp's mapping", n, err)
 	}
-	who := genome.NewPersonaID()
-	if err := gm.RegisterPersona(genome.Persona{ID: who, Name: "inference"}); err != nil {
-		t.Fatal(err)
+	who, self := genome.NewPersonaID(), genome.NewPersonaID()
+	full := genome.FullAccess
+	for _, p := range []genome.Persona{{ID: who, Name: "inference"}, {ID: self, Name: "engine", Access: &full}} {
+		if err := gm.RegisterPersona(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx := context.Background()
-	if err := gm.PageOut(ctx, genome.WholePage(id), genome.TierCold); err != nil {
+	if err := gm.PageOut(ctx, self, genome.WholePage(id), genome.TierCold); err != nil {
 		t.Fatal(err)
 	}
 	expertPages, err := gm.Pages(id, genome.PageExpert)
@@ -159,7 +162,7 @@ func TestExpertPagerBudget(t *testing.T) {
 	// Evict again and decode without the pager: llama.cpp faults the expert
 	// pages back itself, which shows it reads them from the file mapping
 	// (not from a repacked copy), so the budget above was not vacuous.
-	if err := gm.PageOut(ctx, genome.WholePage(id), genome.TierCold); err != nil {
+	if err := gm.PageOut(ctx, self, genome.WholePage(id), genome.TierCold); err != nil {
 		t.Fatal(err)
 	}
 	generateGreedy(t, m, nil, prompt, 4, nil)

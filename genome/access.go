@@ -74,12 +74,42 @@ var DefaultAccess = AccessTable{
 }
 
 // FullAccess allows everything everywhere; it is for the engine's own
-// persona.
+// persona. Ownership still holds: bytes another persona owns are refused
+// to it as to anyone.
 var FullAccess = AccessTable{OpAll, OpAll, OpAll, OpAll}
 
 // Allows reports whether the table allows every operation in op on r.
 func (t *AccessTable) Allows(r GenomeRegion, op Op) bool {
 	return r < numRegions && t[r]&op == op
+}
+
+// allowsAll reports whether the table allows every operation in op in
+// every region of s; if not, it returns the first region that falls short.
+func (t *AccessTable) allowsAll(s regionSet, op Op) (GenomeRegion, bool) {
+	for r := range numRegions {
+		if s&regionBit(r) != 0 && t[r]&op != op {
+			return r, false
+		}
+	}
+	return 0, true
+}
+
+// regionSet is a set of regions, one bit each: the regions a page's bytes
+// lie in, which may be several (a Whole model page covers weights and
+// experts).
+type regionSet uint8
+
+// regionBit returns the set holding r alone.
+func regionBit(r GenomeRegion) regionSet { return 1 << r }
+
+// first returns the lowest region in s (RegionWeights for the empty set).
+func (s regionSet) first() GenomeRegion {
+	for r := range numRegions {
+		if s&regionBit(r) != 0 {
+			return r
+		}
+	}
+	return 0
 }
 
 // Persona is a tenant registered with the manager.

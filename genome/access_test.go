@@ -27,7 +27,7 @@ func TestCrossPersonaAccessDeniedAndPublished(t *testing.T) {
 	defer sub.Unsubscribe()
 
 	whole := WholePage(fx.art)
-	if err := fx.m.RegisterPageOwner(whole, fx.alice); err != nil {
+	if err := fx.m.RegisterPageOwner(fx.admin, whole, fx.alice); err != nil {
 		t.Fatal(err)
 	}
 	ref := RangePage(fx.art, 0, mib)
@@ -55,8 +55,8 @@ func TestCrossPersonaAccessDeniedAndPublished(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("got %d access_denied artifacts on the bus, want 3: %+v", len(got), got)
 	}
-	if got[0].Op != OpPage || got[1].Op != OpRead || got[2].Reason != "unknown persona" {
-		t.Fatalf("denials: got %+v, want page, read, unknown persona", got)
+	if got[0].Op != OpRead|OpPage || got[1].Op != OpRead || got[2].Reason != "unknown persona" {
+		t.Fatalf("denials: got %+v, want read|page, read, unknown persona", got)
 	}
 	if s := fx.m.Stats(); s.Denials != 3 {
 		t.Fatalf("Stats.Denials: got %d, want 3", s.Denials)
@@ -105,7 +105,7 @@ func TestCheckPermissionTable(t *testing.T) {
 	_, _, err := fx.m.PageIn(context.Background(), ro, WholePage(fx.art))
 	wantErr(t, err, ErrAccessDenied)
 	wantErr(t, fx.m.RegisterPersona(Persona{ID: ro}), ErrDuplicate)
-	wantErr(t, fx.m.RegisterPageOwner(WholePage(fx.art), NewPersonaID()), ErrUnknownPersona)
+	wantErr(t, fx.m.RegisterPageOwner(fx.admin, WholePage(fx.art), NewPersonaID()), ErrUnknownPersona)
 }
 
 func TestBusCarriesFaultsAndEvictions(t *testing.T) {

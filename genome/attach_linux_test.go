@@ -140,7 +140,7 @@ func TestAttachToForeignMapping(t *testing.T) {
 	if got := smapsLocked(t, llama); got != 2*mib {
 		t.Fatalf("smaps Locked in llama's mapping: got %d, want %d", got, 2*mib)
 	}
-	wantErr(t, fx.m.PageOut(ctx, WholePage(fx.art), TierFrozen), ErrUnconfiguredTier)
+	wantErr(t, fx.m.PageOut(ctx, fx.admin, WholePage(fx.art), TierFrozen), ErrUnconfiguredTier)
 
 	// llama.cpp frees the model: the genome must stop acting on that range.
 	if err := unix.Munmap(llama); err != nil {

@@ -33,14 +33,19 @@ func TestBudgetKeepsMoEUnderLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	who := NewPersonaID()
-	m.RegisterPersona(Persona{ID: who})
+	who, engine := NewPersonaID(), NewPersonaID()
+	full := FullAccess
+	for _, p := range []Persona{{ID: who, Name: "inference"}, {ID: engine, Name: "engine", Access: &full}} {
+		if err := m.RegisterPersona(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	llama := foreignMap(t, p, len(file))
 	if _, err := m.AttachMappings(id); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := m.PageOut(ctx, WholePage(id), TierCold); err != nil {
+	if err := m.PageOut(ctx, engine, WholePage(id), TierCold); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := Resident(llama); got != 0 {

@@ -10,9 +10,10 @@ import (
 const workingSetPrefix = "genome/working_set."
 
 // AttachBus publishes the manager's page faults, evictions and access
-// denials on b under the canonical keys. Publishing never blocks the
-// caller (see events): events go through a bounded queue drained by one
-// goroutine.
+// denials on b under the canonical keys. Faults and evictions never block
+// the caller (see events): they go through a bounded queue drained by one
+// goroutine. Denials are published by the denied call itself, before it
+// returns, and are never dropped.
 func (m *Local) AttachBus(b *bus.MessageBus) { m.SetPublisher(b) }
 
 // SubscribeWorkingSet subscribes mod to all three working-set keys with

@@ -42,10 +42,10 @@ func TestConcurrentPageInPageOut(t *testing.T) {
 						err = errors.New("handle bytes differ from the file")
 					}
 				case k < 8:
-					err = fx.m.PageOut(ctx, p, []TierRole{TierBench, TierCold}[r.IntN(2)])
+					err = fx.m.PageOut(ctx, fx.admin, p, []TierRole{TierBench, TierCold}[r.IntN(2)])
 				case k < 9:
-					if err = fx.m.Pin(p); err == nil {
-						err = fx.m.Unpin(p)
+					if err = fx.m.Pin(fx.alice, p); err == nil {
+						err = fx.m.Unpin(fx.alice, p)
 					}
 				default:
 					_ = fx.m.WorkingSet()

@@ -106,10 +106,22 @@
 // Local is safe for concurrent use. A resident hit takes a read lock and
 // does not allocate; faults and page-outs are serialized by one operation
 // lock held across the syscalls, with the state lock held only briefly.
-// Events (PageFault, EvictionRecord, AccessDenied) go to a bounded queue
-// drained by one goroutine into the bus; when the queue is full they are
-// dropped and counted, so publishing never blocks paging. Flush waits for
-// the queue to drain.
+// PageFault and EvictionRecord events go to a bounded queue drained by one
+// goroutine into the bus; when the queue is full they are dropped and
+// counted, so publishing never blocks paging. Flush waits for the queue to
+// drain. AccessDenied events never take the queue: the denied call hands
+// each one to the denial recorder (SetDenialRecorder) and publishes it
+// itself, after releasing the manager's locks and before it returns, so
+// no denial is dropped however full the queue.
+//
+// # Isolation
+//
+// A page is guarded by its bytes, not by how it is named: it lies in every
+// region its bytes lie in (expert bytes are RegionExperts through a Range
+// or Whole page too), and bytes a persona owns (RegisterPageOwner) are
+// refused to every other persona through any page that covers one of
+// them. Reading (PageIn, AuditAccess) needs OpRead; every call that
+// changes placement or ownership names its actor.
 //
 // # Observability
 //

@@ -110,11 +110,25 @@ func (e *NoEvictionCandidateError) Is(target error) bool { return target == ErrN
 // AccessDeniedError carries the denial that was published on the bus.
 type AccessDeniedError struct {
 	Denial AccessDenied
+	// RecordErr is the denial recorder's error (SetDenialRecorder) when it
+	// could not record the denial: the audit log does not hold it.
+	RecordErr error
+	// PublishErr is the publisher's error when the denial could not be
+	// published; nil when it was (or when no publisher is set, which
+	// Stats.UnpublishedDenials counts).
+	PublishErr error
 }
 
 func (e *AccessDeniedError) Error() string {
 	d := e.Denial
-	return fmt.Sprintf("genome: access denied: persona %s %s %s (%s): %s", d.Actor, d.Op, d.Page, d.Region, d.Reason)
+	s := fmt.Sprintf("genome: access denied: persona %s %s %s (%s): %s", d.Actor, d.Op, d.Page, d.Region, d.Reason)
+	if e.RecordErr != nil {
+		s += fmt.Sprintf(" (not recorded: %v)", e.RecordErr)
+	}
+	if e.PublishErr != nil {
+		s += fmt.Sprintf(" (not published: %v)", e.PublishErr)
+	}
+	return s
 }
 
 // Is makes errors.Is(err, ErrAccessDenied) true.

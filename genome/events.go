@@ -65,7 +65,7 @@ type AccessDenied struct {
 	Actor  PersonaID
 	Owner  PersonaID // zero when the denial is by region, not ownership
 	Page   PageRef
-	Region GenomeRegion
-	Op     Op
+	Region GenomeRegion // the region the actor's rights fell short in; for a denial by owner, the page's first region
+	Op     Op           // the operations the request needed there
 	Reason string
 }

@@ -92,7 +92,7 @@ func TestAllPinnedGivesNoEvictionCandidate(t *testing.T) {
 	for i := range int64(2) {
 		ref := RangePage(fx.art, i*pg, pg)
 		fx.pageIn(t, ref)
-		if err := fx.m.Pin(ref); err != nil {
+		if err := fx.m.Pin(fx.alice, ref); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -114,7 +114,7 @@ func TestManagerFreezeAndThaw(t *testing.T) {
 	if got := cachedBytes(t, file.Path, 0, mib); got != 0 {
 		t.Fatalf("thawed file outside the paged-in range: %d bytes resident, want 0 (cold)", got)
 	}
-	wantErr(t, fx.m.PageOut(context.Background(), RangePage(fx.art, 0, mib), TierFrozen), ErrBadPage)
+	wantErr(t, fx.m.PageOut(context.Background(), fx.admin, RangePage(fx.art, 0, mib), TierFrozen), ErrBadPage)
 	// Freezing again removes the thawed file, which the manager owns.
 	fx.pageOut(t, whole, TierFrozen)
 	if _, err := os.Stat(file.Path); !os.IsNotExist(err) {

@@ -158,7 +158,7 @@ func (fx *fixture) pageIn(tb testing.TB, ref PageRef) (PageHandle, *PageFault) {
 
 func (fx *fixture) pageOut(tb testing.TB, ref PageRef, to TierRole) {
 	tb.Helper()
-	if err := fx.m.PageOut(context.Background(), ref, to); err != nil {
+	if err := fx.m.PageOut(context.Background(), fx.admin, ref, to); err != nil {
 		tb.Fatalf("PageOut(%s, %s): %v", ref, to, err)
 	}
 }

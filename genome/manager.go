@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,26 +15,36 @@ import (
 // WorkingSetManager pages weights, experts and adapters between the tiers.
 // Implementations are safe for concurrent use.
 type WorkingSetManager interface {
+	// Every call that reads or moves a page names the persona acting. A
+	// page is guarded by the bytes it covers, whatever its kind: it lies in
+	// every region its bytes lie in (a Range over expert tensors is in
+	// RegionExperts), and any persona other than the owner of any of its
+	// bytes is refused. A refusal is published on KeyAccessDenied before
+	// the call returns it as an *AccessDeniedError.
+
 	// PageIn makes the page resident in the manager's page-in tier (Warm
-	// when configured) for persona. A page already there is a hit: no
-	// fault, no syscall. Otherwise the configured tiers are walked top-down
-	// to find the page, it is promoted, and the fault is returned.
+	// when configured) for persona, who needs OpRead|OpPage: the handle
+	// gives its bytes. A page already there is a hit: no fault, no
+	// syscall. Otherwise the configured tiers are walked top-down to find
+	// the page, it is promoted, and the fault is returned.
 	PageIn(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, error)
-	// PageOut moves the page down to tier to. A pinned page is skipped
-	// with ErrPinned; an unconfigured tier is an *UnconfiguredTierError.
-	PageOut(ctx context.Context, ref PageRef, to TierRole) error
-	// Pin keeps the page where it is: eviction skips it until Unpin.
-	Pin(ref PageRef) error
-	// Unpin undoes one Pin.
-	Unpin(ref PageRef) error
+	// PageOut moves the page down to tier to; actor needs OpEvict, and
+	// OpWrite on RegionArchive to freeze. A pinned page is skipped with
+	// ErrPinned; an unconfigured tier is an *UnconfiguredTierError.
+	PageOut(ctx context.Context, actor PersonaID, ref PageRef, to TierRole) error
+	// Pin keeps the page where it is: eviction skips it until actor
+	// Unpins it. actor needs OpPage.
+	Pin(actor PersonaID, ref PageRef) error
+	// Unpin undoes one of actor's own Pins.
+	Unpin(actor PersonaID, ref PageRef) error
 	// WorkingSet returns a snapshot of the placed pages and tier capacities.
 	WorkingSet() WorkingSet
 	RegisterPersona(p Persona) error
-	// RegisterPageOwner makes owner the only persona that may touch ref
-	// (every page of the artifact, for a Whole ref).
-	RegisterPageOwner(ref PageRef, owner PersonaID) error
-	// AuditAccess checks that actor may read page ref; a denial is
-	// published and returned as an *AccessDeniedError.
+	// RegisterPageOwner makes owner the only persona that may touch the
+	// bytes of ref, through any page that covers any of them. actor needs
+	// OpWrite, and may not take bytes another persona owns.
+	RegisterPageOwner(actor PersonaID, ref PageRef, owner PersonaID) error
+	// AuditAccess checks that actor may read page ref.
 	AuditAccess(actor PersonaID, ref PageRef) error
 	// CheckPermission checks actor's access table for op on region.
 	CheckPermission(actor PersonaID, region GenomeRegion, op Op) error
@@ -67,7 +78,8 @@ type ArtifactSpec struct {
 	Path string
 	Kind ArtifactKind
 	// Experts resolves Expert pages; nil when the file has none. Layers and
-	// ExpertCount bound the enumeration in Pages.
+	// ExpertCount, required with it, bound the enumeration in Pages and of
+	// the bytes guarded as RegionExperts whatever page covers them.
 	Experts     ExpertResolver
 	Layers      int
 	ExpertCount int
@@ -117,8 +129,9 @@ func Budget(budget int64) ([]TierStore, error) {
 	return tiers, nil
 }
 
-// artifact is a registered file. Fields are guarded by Local.opMu; file is
-// also read under Local.mu.
+// artifact is a registered file. Fields are guarded by Local.opMu; file,
+// frozen and owned are written with Local.mu held too, so they may also be
+// read under Local.mu. id, spec, size and experts never change.
 type artifact struct {
 	id      ArtifactID
 	spec    ArtifactSpec
@@ -128,27 +141,61 @@ type artifact struct {
 	frozen  bool
 	size    int64
 	pages   map[*pageState]struct{}
+	// experts are the bytes of every expert, sorted and merged: a page is
+	// in RegionExperts when it covers any of them, whatever its kind.
+	experts []Extent
+	// owned are RegisterPageOwner's claims, by bytes.
+	owned []ownership
+}
+
+// ownership is one RegisterPageOwner claim: the bytes raw (sorted,
+// merged) of ref are owner's.
+type ownership struct {
+	ref   PageRef
+	raw   []Extent
+	owner PersonaID
+}
+
+// guard is what decides who may touch a page: the regions its bytes lie
+// in and the distinct owners of any of its bytes.
+type guard struct {
+	regions regionSet
+	owners  []PersonaID // replaced, never modified in place
+}
+
+// admits reports whether actor, whose table is t, may do op on a page with
+// guard g. It is the resident hit's check and does not allocate.
+func (g *guard) admits(t *AccessTable, actor PersonaID, op Op) bool {
+	if _, ok := t.allowsAll(g.regions, op); !ok {
+		return false
+	}
+	for _, o := range g.owners {
+		if o != actor {
+			return false
+		}
+	}
+	return true
 }
 
 // pageState is the manager's record of one page. The extents, cost,
-// region and views are immutable; tier, pins and owner are written with
-// both opMu and mu held, so holding either one is enough to read them.
-// lastAccess and hits are access samples updated with atomics on the hit
-// path; racing updates may be lost, as ristretto allows.
+// regions and views are immutable; tier, pins, pinners and owners are
+// written with both opMu and mu held, so holding either one is enough to
+// read them. lastAccess and hits are access samples updated with atomics
+// on the hit path; racing updates may be lost, as ristretto allows.
 type pageState struct {
-	ref    PageRef
-	art    *artifact
-	file   *ArtifactFile // the file views point into (art.file changes on freeze)
-	raw    []Extent
-	ext    []Extent
-	cost   int64
-	region GenomeRegion
-	views  [][]byte
+	ref   PageRef
+	art   *artifact
+	file  *ArtifactFile // the file views point into (art.file changes on freeze)
+	raw   []Extent
+	ext   []Extent
+	cost  int64
+	views [][]byte
+	guard
 
 	tier     TierRole
-	pins     int32
-	owner    PersonaID
-	profiled bool // in lockedProfile
+	pins     int32               // all personas' pins
+	pinners  map[PersonaID]int32 // each persona's pins, so one cannot undo another's
+	profiled bool                // in lockedProfile
 
 	lastAccess atomic.Int64
 	hits       atomic.Uint64
@@ -176,10 +223,10 @@ type Local struct {
 	pages     map[PageRef]*pageState
 	inTier    [numTiers]map[*pageState]struct{}
 	personas  map[PersonaID]*AccessTable
-	owners    map[PageRef]PersonaID
 
-	clock atomic.Int64
-	ctr   counters
+	clock     atomic.Int64
+	ctr       counters
+	denialRec atomic.Pointer[func(AccessDenied) error] // SetDenialRecorder
 
 	faultRing [faultRingLen]*faultEntry // caller holds opMu
 	faultNext int
@@ -196,6 +243,9 @@ type counters struct {
 	denials     atomic.Uint64
 	dropped     atomic.Uint64
 	publishErrs atomic.Uint64
+
+	unpublishedDenials atomic.Uint64
+	unrecordedDenials  atomic.Uint64
 }
 
 var _ WorkingSetManager = (*Local)(nil)
@@ -206,7 +256,6 @@ func NewLocal(cfg Config) (*Local, error) {
 		artifacts: make(map[ArtifactID]*artifact),
 		pages:     make(map[PageRef]*pageState),
 		personas:  make(map[PersonaID]*AccessTable),
-		owners:    make(map[PageRef]PersonaID),
 	}
 	for _, s := range cfg.Tiers {
 		r := s.Role()
@@ -295,11 +344,18 @@ func (m *Local) RegisterArtifact(spec ArtifactSpec) (ArtifactID, error) {
 	if _, ok := m.artifacts[spec.ID]; ok {
 		return ArtifactID{}, fmt.Errorf("genome: artifact %s: %w", spec.ID, ErrDuplicate)
 	}
+	if spec.Experts != nil && (spec.Layers <= 0 || spec.ExpertCount <= 0) {
+		return ArtifactID{}, fmt.Errorf("genome: artifact %s: expert resolver with %d layers, %d experts: the expert bytes cannot be guarded: %w", spec.Path, spec.Layers, spec.ExpertCount, ErrBadPage)
+	}
 	f, err := openArtifactFile(spec.Path)
 	if err != nil {
 		return ArtifactID{}, err
 	}
 	a := &artifact{id: spec.ID, spec: spec, file: f, size: f.Size, pages: make(map[*pageState]struct{})}
+	if a.experts, err = a.expertBytes(); err != nil {
+		f.close()
+		return ArtifactID{}, err
+	}
 	m.mu.Lock()
 	m.artifacts[spec.ID] = a
 	m.mu.Unlock()
@@ -408,76 +464,265 @@ func (m *Local) RegisterPersona(p Persona) error {
 	return nil
 }
 
-// RegisterPageOwner makes owner the only persona that may touch ref. A
-// Whole ref owns every page of the artifact.
-func (m *Local) RegisterPageOwner(ref PageRef, owner PersonaID) error {
+// RegisterPageOwner makes owner the only persona that may touch the bytes
+// of ref: every page that covers any of them, whatever its kind, is
+// refused to everyone else (a Whole ref owns the artifact). actor needs
+// OpWrite on the regions of those bytes, and is refused if any of them
+// already belong to a persona other than owner (unless actor is that
+// persona, handing them over).
+func (m *Local) RegisterPageOwner(actor PersonaID, ref PageRef, owner PersonaID) error {
 	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	d, err := m.registerOwner(actor, ref, owner)
+	m.opMu.Unlock()
+	if d != nil {
+		return m.deny(*d)
+	}
+	return err
+}
+
+// registerOwner is RegisterPageOwner; it returns a denial for the caller
+// to publish once the lock is released. Caller holds m.opMu.
+func (m *Local) registerOwner(actor PersonaID, ref PageRef, owner PersonaID) (*AccessDenied, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
 	a, ok := m.artifacts[ref.Artifact]
 	if !ok {
-		return fmt.Errorf("genome: owner of %s: %w", ref, ErrUnknownArtifact)
+		return nil, fmt.Errorf("genome: owner of %s: %w", ref, ErrUnknownArtifact)
+	}
+	raw, err := a.extentsOf(ref)
+	if err != nil {
+		return nil, err
+	}
+	g := a.guardOf(raw)
+	others := slices.DeleteFunc(slices.Clone(g.owners), func(o PersonaID) bool { return o == owner })
+	if d, ok := m.authorize(actor, ref, others, need{g.regions, OpWrite}); !ok {
+		return &d, nil
 	}
 	if _, ok := m.personas[owner]; !ok {
-		return fmt.Errorf("genome: owner %s of %s: %w", owner, ref, ErrUnknownPersona)
+		return nil, fmt.Errorf("genome: owner %s of %s: %w", owner, ref, ErrUnknownPersona)
 	}
-	m.owners[ref] = owner
+	merged := mergeExtents(slices.Clone(raw))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Bytes handed over leave their old owner's claims.
+	owned := make([]ownership, 0, len(a.owned)+1)
+	for _, o := range a.owned {
+		if o.owner != owner {
+			o.raw = subtractExtents(o.raw, merged)
+		}
+		if len(o.raw) > 0 && (o.ref != ref || o.owner != owner) {
+			owned = append(owned, o)
+		}
+	}
+	a.owned = append(owned, ownership{ref: ref, raw: merged, owner: owner})
 	for st := range a.pages {
-		st.owner = m.ownerOf(st.ref)
+		st.owners = a.ownersOf(st.raw)
+	}
+	return nil, nil
+}
+
+// expertBytes returns the bytes of every expert of a, sorted and merged.
+// Layers the resolver says have no experts are skipped, as in Pages.
+func (a *artifact) expertBytes() ([]Extent, error) {
+	if a.spec.Experts == nil {
+		return nil, nil
+	}
+	var all []Extent
+	for l := 0; l < a.spec.Layers; l++ {
+		for e := 0; e < a.spec.ExpertCount; e++ {
+			ex, err := a.spec.Experts(l, e)
+			if errors.Is(err, ErrNoExperts) || (err == nil && len(ex) == 0) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("genome: experts of %s: layer %d expert %d: %w", a.spec.Path, l, e, err)
+			}
+			if err := a.checkExtents(ExpertPage(a.id, l, e), ex); err != nil {
+				return nil, err
+			}
+			all = append(all, ex...)
+		}
+	}
+	return mergeExtents(all), nil
+}
+
+// checkExtents checks that every extent of ref lies inside the file.
+func (a *artifact) checkExtents(ref PageRef, raw []Extent) error {
+	for _, e := range raw {
+		if e.Off < 0 || e.Len <= 0 || e.Off > a.size-e.Len {
+			return fmt.Errorf("genome: %s: extent [%d+%d] outside file of %d bytes: %w", ref, e.Off, e.Len, a.size, ErrBadPage)
+		}
 	}
 	return nil
 }
 
-// ownerOf returns the owner of ref: its own, else its artifact's.
-// Caller holds m.mu.
-func (m *Local) ownerOf(ref PageRef) PersonaID {
-	if o, ok := m.owners[ref]; ok {
-		return o
+// extentsOf returns the bytes of ref in a's file, unaligned, in the order
+// its views are given. It needs no file: a frozen artifact's pages have
+// bytes too.
+func (a *artifact) extentsOf(ref PageRef) ([]Extent, error) {
+	switch ref.Kind {
+	case PageWhole:
+		if ref.Offset != (PageOffset{}) {
+			return nil, fmt.Errorf("genome: %s: whole page with an offset: %w", ref, ErrBadPage)
+		}
+		return []Extent{{0, a.size}}, nil
+	case PageRange:
+		o := ref.Offset
+		if o.Layer != 0 || o.Expert != 0 || o.Off < 0 || o.Len <= 0 || o.Off > a.size-o.Len {
+			return nil, fmt.Errorf("genome: %s: range outside file of %d bytes (%s): %w", ref, a.size, a.spec.Path, ErrBadPage)
+		}
+		return []Extent{{o.Off, o.Len}}, nil
+	case PageExpert:
+		if a.spec.Experts == nil {
+			return nil, fmt.Errorf("genome: %s: %w", ref, ErrNoExperts)
+		}
+		raw, err := a.spec.Experts(int(ref.Offset.Layer), int(ref.Offset.Expert))
+		if err != nil {
+			return nil, fmt.Errorf("genome: %s: %w", ref, err)
+		}
+		if len(raw) == 0 {
+			return nil, fmt.Errorf("genome: %s: no bytes: %w", ref, ErrNoExperts)
+		}
+		if err := a.checkExtents(ref, raw); err != nil {
+			return nil, err
+		}
+		return raw, nil
 	}
-	return m.owners[WholePage(ref.Artifact)]
+	return nil, fmt.Errorf("genome: %s: %w", ref, ErrBadPage)
 }
 
-// regionOf returns the region a page of a is guarded as.
-func regionOf(a *artifact, k PageKind) GenomeRegion {
-	switch {
-	case a.spec.Kind == ArtifactAdapter:
-		return RegionAdapters
-	case k == PageExpert:
-		return RegionExperts
+// guardOf returns the guard of a page of a with bytes raw: the regions
+// they lie in, from the bytes, never from the kind of ref that reached
+// them, and their owners. Caller holds m.opMu or m.mu.
+func (a *artifact) guardOf(raw []Extent) guard {
+	g := guard{owners: a.ownersOf(raw)}
+	if a.spec.Kind == ArtifactAdapter {
+		g.regions = regionBit(RegionAdapters)
+		return g
 	}
-	return RegionWeights
+	merged := mergeExtents(slices.Clone(raw))
+	if overlaps(merged, a.experts) {
+		g.regions |= regionBit(RegionExperts)
+	}
+	if len(subtractExtents(merged, a.experts)) > 0 {
+		g.regions |= regionBit(RegionWeights)
+	}
+	return g
 }
 
-// deny builds, counts and publishes a denial. Safe without locks.
+// ownersOf returns the distinct owners of any byte of raw, nil for none.
+// Caller holds m.opMu or m.mu.
+func (a *artifact) ownersOf(raw []Extent) []PersonaID {
+	var out []PersonaID
+	for _, o := range a.owned {
+		if overlaps(raw, o.raw) && !slices.Contains(out, o.owner) {
+			out = append(out, o.owner)
+		}
+	}
+	return out
+}
+
+// describe returns ref's record if it has one, its bytes and its guard.
+// It creates nothing, so refused requests leave no trace but the denial.
+// Caller holds m.opMu or m.mu.
+func (m *Local) describe(a *artifact, ref PageRef) (*pageState, []Extent, guard, error) {
+	if st := m.pages[ref]; st != nil {
+		return st, st.raw, st.guard, nil
+	}
+	raw, err := a.extentsOf(ref)
+	if err != nil {
+		return nil, nil, guard{}, err
+	}
+	return nil, raw, a.guardOf(raw), nil
+}
+
+// need is one permission a request needs: op in every region of regions.
+type need struct {
+	regions regionSet
+	op      Op
+}
+
+// SetDenialRecorder makes every later denial go to rec before the denied
+// call returns, ahead of the bus; rec's error is returned with the denial
+// (AccessDeniedError.RecordErr) and counted (Stats.UnrecordedDenials).
+// It is the hook for an audit log that must hold every denial, such as
+// audit.Recorder.RecordDenial. rec runs on the denied caller's goroutine,
+// holding no lock of the manager. nil removes it.
+func (m *Local) SetDenialRecorder(rec func(AccessDenied) error) {
+	if rec == nil {
+		m.denialRec.Store(nil)
+		return
+	}
+	m.denialRec.Store(&rec)
+}
+
+// deny counts d, records and publishes it, and returns it as an
+// *AccessDeniedError. Faults and evictions go through the queue, which
+// drops what does not fit; a denial is published here, synchronously, on
+// the denied caller's goroutine, because an audit trail that loses
+// denials when the queue is full is one a caller can flood to hide in. A
+// denied call is off the paging path, so waiting for the recorder and the
+// subscribers costs nothing that matters; a denial may thus reach the bus
+// before faults queued earlier. What is not published (no publisher set,
+// or Publish failed) is counted in Stats.UnpublishedDenials, and a Publish
+// error is also carried in the returned error. Caller holds no lock of m,
+// so a subscriber may call back into the manager.
 func (m *Local) deny(d AccessDenied) error {
 	m.ctr.denials.Add(1)
-	m.emit(KeyAccessDenied, d)
-	return &AccessDeniedError{Denial: d}
-}
-
-// authorize checks actor for op on a page of region with owner; it returns
-// the denial, unpublished. Caller holds m.mu.
-func (m *Local) authorize(actor PersonaID, ref PageRef, region GenomeRegion, owner PersonaID, op Op) (AccessDenied, bool) {
-	d := AccessDenied{Actor: actor, Page: ref, Region: region, Op: op}
-	t, ok := m.personas[actor]
-	switch {
-	case !ok:
-		d.Reason = "unknown persona"
-	case region >= numRegions:
-		d.Reason = "no such region"
-	case !t.Allows(region, op):
-		d.Reason = fmt.Sprintf("access table allows %s on %s", t[region], region)
-	case !owner.IsZero() && owner != actor:
-		d.Owner = owner
-		d.Reason = "page owned by another persona"
-	default:
-		return d, true
+	err := &AccessDeniedError{Denial: d}
+	if rec := m.denialRec.Load(); rec != nil {
+		if rerr := (*rec)(d); rerr != nil {
+			m.ctr.unrecordedDenials.Add(1)
+			err.RecordErr = rerr
+		}
 	}
-	return d, false
+	b := m.pub.Load()
+	if b == nil {
+		m.ctr.unpublishedDenials.Add(1)
+		return err
+	}
+	if perr := b.p.Publish(KeyAccessDenied, d); perr != nil {
+		m.ctr.publishErrs.Add(1)
+		m.ctr.unpublishedDenials.Add(1)
+		err.PublishErr = perr
+	}
+	return err
 }
 
-// AuditAccess checks that actor may read ref.
+// authorize checks that actor may do each need's op in each of its
+// regions, and that no persona but actor owns a byte of the page (owners);
+// it returns the denial, unpublished. Caller holds m.opMu or m.mu.
+func (m *Local) authorize(actor PersonaID, ref PageRef, owners []PersonaID, needs ...need) (AccessDenied, bool) {
+	d := AccessDenied{Actor: actor, Page: ref}
+	if len(needs) > 0 {
+		d.Region, d.Op = needs[0].regions.first(), needs[0].op
+	}
+	t, ok := m.personas[actor]
+	if !ok {
+		d.Reason = "unknown persona"
+		return d, false
+	}
+	for _, n := range needs {
+		if r, ok := t.allowsAll(n.regions, n.op); !ok {
+			d.Region, d.Op = r, n.op
+			d.Reason = fmt.Sprintf("access table allows %s on %s", t[r], r)
+			return d, false
+		}
+	}
+	for _, o := range owners {
+		if o != actor {
+			d.Owner = o
+			d.Reason = "page owned by another persona"
+			return d, false
+		}
+	}
+	return d, true
+}
+
+// AuditAccess checks that actor may read ref: OpRead in every region its
+// bytes lie in (and in RegionArchive while the artifact is frozen), and no
+// byte of it owned by another persona.
 func (m *Local) AuditAccess(actor PersonaID, ref PageRef) error {
 	m.mu.RLock()
 	a, ok := m.artifacts[ref.Artifact]
@@ -485,7 +730,13 @@ func (m *Local) AuditAccess(actor PersonaID, ref PageRef) error {
 		m.mu.RUnlock()
 		return fmt.Errorf("genome: audit %s: %w", ref, ErrUnknownArtifact)
 	}
-	d, ok := m.authorize(actor, ref, regionOf(a, ref.Kind), m.ownerOf(ref), OpRead)
+	_, _, g, err := m.describe(a, ref)
+	if err != nil {
+		m.mu.RUnlock()
+		return err
+	}
+	needs := [2]need{{g.regions, OpRead}, {regionBit(RegionArchive), OpRead}}
+	d, ok := m.authorize(actor, ref, g.owners, needs[:needCount(a.frozen)]...)
 	m.mu.RUnlock()
 	if !ok {
 		return m.deny(d)
@@ -493,10 +744,24 @@ func (m *Local) AuditAccess(actor PersonaID, ref PageRef) error {
 	return nil
 }
 
+// needCount is 2 when a second need applies, else 1.
+func needCount(second bool) int {
+	if second {
+		return 2
+	}
+	return 1
+}
+
 // CheckPermission checks actor's access table for op on region.
 func (m *Local) CheckPermission(actor PersonaID, region GenomeRegion, op Op) error {
 	m.mu.RLock()
-	d, ok := m.authorize(actor, PageRef{}, region, PersonaID{}, op)
+	var d AccessDenied
+	ok := false
+	if region >= numRegions {
+		d = AccessDenied{Actor: actor, Region: region, Op: op, Reason: "no such region"}
+	} else {
+		d, ok = m.authorize(actor, PageRef{}, nil, need{regionBit(region), op})
+	}
 	m.mu.RUnlock()
 	if !ok {
 		return m.deny(d)
@@ -509,7 +774,7 @@ func (m *Local) CheckPermission(actor PersonaID, region GenomeRegion, op Op) err
 func (m *Local) PageIn(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, error) {
 	m.mu.RLock()
 	if st := m.pages[ref]; st != nil && st.tier >= TierFast && st.tier <= m.target {
-		if t := m.personas[persona]; t != nil && t.Allows(st.region, OpPage) && (st.owner.IsZero() || st.owner == persona) {
+		if t := m.personas[persona]; t != nil && st.admits(t, persona, OpRead|OpPage) {
 			st.lastAccess.Store(m.clock.Add(1))
 			st.hits.Add(1)
 			if !st.file.handed.Load() {
@@ -522,40 +787,48 @@ func (m *Local) PageIn(ctx context.Context, persona PersonaID, ref PageRef) (Pag
 		}
 	}
 	m.mu.RUnlock()
-	return m.pageInSlow(ctx, persona, ref)
+	m.opMu.Lock()
+	h, f, d, err := m.pageIn(ctx, persona, ref)
+	m.opMu.Unlock()
+	if d != nil {
+		return PageHandle{}, nil, m.deny(*d)
+	}
+	return h, f, err
 }
 
-func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, error) {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+// pageIn is PageIn's slow path; it returns a denial for the caller to
+// publish once the lock is released. Caller holds m.opMu.
+func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, *AccessDenied, error) {
 	if m.closed {
-		return PageHandle{}, nil, ErrClosed
+		return PageHandle{}, nil, nil, ErrClosed
 	}
 	a, ok := m.artifacts[ref.Artifact]
 	if !ok {
-		return PageHandle{}, nil, fmt.Errorf("genome: PageIn %s: %w", ref, ErrUnknownArtifact)
+		return PageHandle{}, nil, nil, fmt.Errorf("genome: PageIn %s: %w", ref, ErrUnknownArtifact)
 	}
-	m.mu.RLock()
-	d, ok := m.authorize(persona, ref, regionOf(a, ref.Kind), m.ownerOf(ref), OpPage)
-	m.mu.RUnlock()
-	if !ok {
-		return PageHandle{}, nil, m.deny(d)
+	st, raw, g, err := m.describe(a, ref)
+	if err != nil {
+		return PageHandle{}, nil, nil, err
+	}
+	// Reading a frozen page thaws it: the bytes come out of the archive.
+	needs := [2]need{{g.regions, OpRead | OpPage}, {regionBit(RegionArchive), OpRead}}
+	if d, ok := m.authorize(persona, ref, g.owners, needs[:needCount(a.frozen)]...); !ok {
+		return PageHandle{}, nil, &d, nil
 	}
 	if err := m.revalidate(a); err != nil {
-		return PageHandle{}, nil, err
+		return PageHandle{}, nil, nil, err
 	}
 	start := time.Now()
 	from := TierNone
 	var recs []EvictionRecord
 	if a.frozen {
 		if err := m.thaw(ctx, a); err != nil {
-			return PageHandle{}, nil, err
+			return PageHandle{}, nil, nil, err
 		}
 		from = TierFrozen
 	}
-	st, err := m.state(a, ref)
-	if err != nil {
-		return PageHandle{}, nil, err
+	if st == nil {
+		st = m.newState(a, ref, raw, g)
 	}
 	if st.tier >= TierFast && st.tier <= m.target {
 		// Another goroutine's fault placed it while we waited for opMu.
@@ -563,7 +836,7 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 		st.hits.Add(1)
 		m.ctr.hits.Add(1)
 		st.file.handed.Store(true)
-		return PageHandle{Ref: ref, Tier: st.tier, st: st}, nil, nil
+		return PageHandle{Ref: ref, Tier: st.tier, st: st}, nil, nil, nil
 	}
 	if from == TierNone {
 		from = st.tier
@@ -571,7 +844,7 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 	recs, err = m.promote(ctx, st, m.target, recs)
 	m.publishEvictions(recs)
 	if err != nil {
-		return PageHandle{}, nil, err
+		return PageHandle{}, nil, nil, err
 	}
 	st.lastAccess.Store(m.clock.Add(1))
 	st.hits.Add(1)
@@ -581,67 +854,39 @@ func (m *Local) pageInSlow(ctx context.Context, persona PersonaID, ref PageRef) 
 	m.recordFault(f)
 	m.emit(KeyPageFault, *f)
 	st.file.handed.Store(true)
-	return PageHandle{Ref: ref, Tier: st.tier, st: st}, f, nil
+	return PageHandle{Ref: ref, Tier: st.tier, st: st}, f, nil, nil
 }
 
-// state returns the record of ref, creating it (in no tier) on first use.
-// Caller holds m.opMu.
-func (m *Local) state(a *artifact, ref PageRef) (*pageState, error) {
-	if st := m.pages[ref]; st != nil {
-		return st, nil
-	}
-	if a.file == nil {
-		return nil, fmt.Errorf("genome: %s: artifact is frozen: %w", ref, ErrBadPage)
-	}
-	var raw []Extent
-	switch ref.Kind {
-	case PageWhole:
-		if ref.Offset != (PageOffset{}) {
-			return nil, fmt.Errorf("genome: %s: whole page with an offset: %w", ref, ErrBadPage)
-		}
-		raw = []Extent{{0, a.size}}
-	case PageRange:
-		o := ref.Offset
-		if o.Layer != 0 || o.Expert != 0 || o.Off < 0 || o.Len <= 0 || o.Off > a.size-o.Len {
-			return nil, fmt.Errorf("genome: %s: range outside file of %d bytes (%s): %w", ref, a.size, a.file.Path, ErrBadPage)
-		}
-		raw = []Extent{{o.Off, o.Len}}
-	case PageExpert:
-		if a.spec.Experts == nil {
-			return nil, fmt.Errorf("genome: %s: %w", ref, ErrNoExperts)
-		}
-		var err error
-		raw, err = a.spec.Experts(int(ref.Offset.Layer), int(ref.Offset.Expert))
-		if err != nil {
-			return nil, fmt.Errorf("genome: %s: %w", ref, err)
-		}
-		if len(raw) == 0 {
-			return nil, fmt.Errorf("genome: %s: no bytes: %w", ref, ErrNoExperts)
-		}
-		for _, e := range raw {
-			if e.Off < 0 || e.Len <= 0 || e.Off > a.size-e.Len {
-				return nil, fmt.Errorf("genome: %s: extent [%d+%d] outside file of %d bytes: %w", ref, e.Off, e.Len, a.size, ErrBadPage)
-			}
-		}
-	default:
-		return nil, fmt.Errorf("genome: %s: %w", ref, ErrBadPage)
-	}
-	st := &pageState{ref: ref, art: a, file: a.file, raw: raw, ext: alignExtents(raw, a.size), region: regionOf(a, ref.Kind)}
+// newState records ref (in no tier), with the bytes and guard describe
+// found. a must not be frozen. Caller holds m.opMu.
+func (m *Local) newState(a *artifact, ref PageRef, raw []Extent, g guard) *pageState {
+	st := &pageState{ref: ref, art: a, file: a.file, raw: raw, ext: alignExtents(raw, a.size), guard: g}
 	st.cost = extentBytes(st.ext)
 	st.views = make([][]byte, len(raw))
 	for i, e := range raw {
 		st.views[i] = a.file.view(e)
 	}
 	m.mu.Lock()
-	st.owner = m.ownerOf(ref)
 	m.pages[ref] = st
 	a.pages[st] = struct{}{}
 	m.mu.Unlock()
-	return st, nil
+	return st
 }
 
-// lookup returns the state of ref for PageOut, Pin and Unpin.
+// state returns the record of ref, creating it (in no tier) on first use.
 // Caller holds m.opMu.
+func (m *Local) state(a *artifact, ref PageRef) (*pageState, error) {
+	st, raw, g, err := m.describe(a, ref)
+	if err != nil || st != nil {
+		return st, err
+	}
+	if a.file == nil {
+		return nil, fmt.Errorf("genome: %s: artifact is frozen: %w", ref, ErrBadPage)
+	}
+	return m.newState(a, ref, raw, g), nil
+}
+
+// lookup returns the state of ref for Residency. Caller holds m.opMu.
 func (m *Local) lookup(ref PageRef) (*artifact, *pageState, error) {
 	if m.closed {
 		return nil, nil, ErrClosed
@@ -830,74 +1075,147 @@ func (m *Local) publishEvictions(recs []EvictionRecord) {
 }
 
 // PageOut implements WorkingSetManager. A page never placed may be paged
-// out too: PageOut(WholePage(a), TierCold) after llama.cpp's MAP_POPULATE
-// load drops every byte of a that no Warm or Bench page holds, which is how
-// a budget is enforced after load.
-func (m *Local) PageOut(ctx context.Context, ref PageRef, to TierRole) error {
+// out too: PageOut(engine, WholePage(a), TierCold) after llama.cpp's
+// MAP_POPULATE load drops every byte of a that no Warm or Bench page holds,
+// which is how a budget is enforced after load.
+func (m *Local) PageOut(ctx context.Context, actor PersonaID, ref PageRef, to TierRole) error {
 	if !to.Valid() || m.stores[to] == nil {
 		return &UnconfiguredTierError{Role: to, Op: "PageOut"}
 	}
 	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	a, st, err := m.lookup(ref)
-	if err != nil {
-		return err
+	d, err := m.pageOut(ctx, actor, ref, to)
+	m.opMu.Unlock()
+	if d != nil {
+		return m.deny(*d)
 	}
-	if err := m.revalidate(a); err != nil {
-		return err
-	}
-	if to == TierFrozen {
-		return m.freeze(ctx, a, ref)
-	}
-	if st == nil { // frozen artifact
-		return fmt.Errorf("genome: PageOut %s to %s: artifact is frozen: %w", ref, to, ErrBadPage)
-	}
-	if st.pins > 0 {
-		return fmt.Errorf("genome: PageOut %s: %w", ref, ErrPinned)
-	}
-	if st.tier == to {
-		return nil
-	}
-	if st.tier != TierNone && to.Above(st.tier) {
-		return fmt.Errorf("genome: PageOut %s: tier %s is above %s; use PageIn: %w", ref, to, st.tier, ErrBadPage)
-	}
-	recs, err := m.demote(ctx, st, to, EvictRequest, PolicyNone, nil)
-	m.publishEvictions(recs)
 	return err
 }
 
-// Pin implements WorkingSetManager.
-func (m *Local) Pin(ref PageRef) error {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	_, st, err := m.lookup(ref)
+// pageOut is PageOut; it returns a denial for the caller to publish once
+// the lock is released. Caller holds m.opMu.
+func (m *Local) pageOut(ctx context.Context, actor PersonaID, ref PageRef, to TierRole) (*AccessDenied, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	a, ok := m.artifacts[ref.Artifact]
+	if !ok {
+		return nil, fmt.Errorf("genome: PageOut %s: %w", ref, ErrUnknownArtifact)
+	}
+	st, raw, g, err := m.describe(a, ref)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	// Freezing writes the artifact into the archive.
+	needs := [2]need{{g.regions, OpEvict}, {regionBit(RegionArchive), OpWrite}}
+	if d, ok := m.authorize(actor, ref, g.owners, needs[:needCount(to == TierFrozen)]...); !ok {
+		return &d, nil
+	}
+	if err := m.revalidate(a); err != nil {
+		return nil, err
+	}
+	if to == TierFrozen {
+		return nil, m.freeze(ctx, a, ref)
+	}
+	if a.frozen {
+		return nil, fmt.Errorf("genome: PageOut %s to %s: artifact is frozen: %w", ref, to, ErrBadPage)
 	}
 	if st == nil {
-		return fmt.Errorf("genome: Pin %s: artifact is frozen: %w", ref, ErrBadPage)
+		st = m.newState(a, ref, raw, g)
 	}
-	m.mu.Lock()
-	st.pins++
-	m.mu.Unlock()
-	return nil
+	if st.pins > 0 {
+		return nil, fmt.Errorf("genome: PageOut %s: %w", ref, ErrPinned)
+	}
+	if st.tier == to {
+		return nil, nil
+	}
+	if st.tier != TierNone && to.Above(st.tier) {
+		return nil, fmt.Errorf("genome: PageOut %s: tier %s is above %s; use PageIn: %w", ref, to, st.tier, ErrBadPage)
+	}
+	recs, err := m.demote(ctx, st, to, EvictRequest, PolicyNone, nil)
+	m.publishEvictions(recs)
+	return nil, err
 }
 
-// Unpin implements WorkingSetManager.
-func (m *Local) Unpin(ref PageRef) error {
+// Pin implements WorkingSetManager.
+func (m *Local) Pin(actor PersonaID, ref PageRef) error {
 	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	_, st, err := m.lookup(ref)
-	if err != nil {
-		return err
+	d, err := m.pin(actor, ref)
+	m.opMu.Unlock()
+	if d != nil {
+		return m.deny(*d)
 	}
-	if st == nil || st.pins == 0 {
-		return fmt.Errorf("genome: Unpin %s: %w", ref, ErrNotPinned)
+	return err
+}
+
+// pin is Pin; it returns a denial for the caller to publish once the lock
+// is released. Caller holds m.opMu.
+func (m *Local) pin(actor PersonaID, ref PageRef) (*AccessDenied, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	a, ok := m.artifacts[ref.Artifact]
+	if !ok {
+		return nil, fmt.Errorf("genome: Pin %s: %w", ref, ErrUnknownArtifact)
+	}
+	st, raw, g, err := m.describe(a, ref)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := m.authorize(actor, ref, g.owners, need{g.regions, OpPage}); !ok {
+		return &d, nil
+	}
+	if a.frozen {
+		return nil, fmt.Errorf("genome: Pin %s: artifact is frozen: %w", ref, ErrBadPage)
+	}
+	if st == nil {
+		st = m.newState(a, ref, raw, g)
 	}
 	m.mu.Lock()
+	if st.pinners == nil {
+		st.pinners = make(map[PersonaID]int32)
+	}
+	st.pinners[actor]++
+	st.pins++
+	m.mu.Unlock()
+	return nil, nil
+}
+
+// Unpin implements WorkingSetManager. It needs no permission but the pin:
+// a persona whose rights were narrowed since, or whose page has gained
+// another owner, can still let go of what it holds.
+func (m *Local) Unpin(actor PersonaID, ref PageRef) error {
+	m.opMu.Lock()
+	d, err := m.unpin(actor, ref)
+	m.opMu.Unlock()
+	if d != nil {
+		return m.deny(*d)
+	}
+	return err
+}
+
+// unpin is Unpin; it returns a denial for the caller to publish once the
+// lock is released. Caller holds m.opMu.
+func (m *Local) unpin(actor PersonaID, ref PageRef) (*AccessDenied, error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := m.artifacts[ref.Artifact]; !ok {
+		return nil, fmt.Errorf("genome: Unpin %s: %w", ref, ErrUnknownArtifact)
+	}
+	if d, ok := m.authorize(actor, ref, nil); !ok {
+		return &d, nil
+	}
+	st := m.pages[ref]
+	if st == nil || st.pinners[actor] == 0 {
+		return nil, fmt.Errorf("genome: Unpin %s: not pinned by %s: %w", ref, actor, ErrNotPinned)
+	}
+	m.mu.Lock()
+	if st.pinners[actor]--; st.pinners[actor] == 0 {
+		delete(st.pinners, actor)
+	}
 	st.pins--
 	m.mu.Unlock()
-	return nil
+	return nil, nil
 }
 
 // freeze archives artifact a into the Frozen tier. Every page of a is
@@ -957,9 +1275,11 @@ func (m *Local) freeze(ctx context.Context, a *artifact, ref PageRef) error {
 			return fmt.Errorf("genome: freeze: %w", err)
 		}
 	}
+	m.mu.Lock()
 	a.retired = append(a.retired, a.file)
 	a.file = nil
 	a.frozen = true
+	m.mu.Unlock()
 	recs = append(recs, EvictionRecord{Page: ref, From: TierCold, To: TierFrozen, Bytes: a.size, Reason: EvictRequest})
 	m.ctr.evictions.Add(1)
 	return nil
@@ -989,7 +1309,9 @@ func (m *Local) thaw(ctx context.Context, a *artifact) error {
 		f.close()
 		return err
 	}
+	m.mu.Lock()
 	a.file, a.thawed, a.frozen = f, true, false
+	m.mu.Unlock()
 	return nil
 }
 
@@ -1072,15 +1394,23 @@ func (m *Local) WorkingSet() WorkingSet {
 		if st.tier == TierNone {
 			continue
 		}
-		w.Pages = append(w.Pages, ResidentPage{Ref: st.ref, Tier: st.tier, Bytes: st.cost, Pinned: st.pins > 0, Owner: st.owner, Hits: st.hits.Load()})
+		w.Pages = append(w.Pages, ResidentPage{Ref: st.ref, Tier: st.tier, Bytes: st.cost, Pinned: st.pins > 0, Owner: firstOwner(st.owners), Hits: st.hits.Load()})
 	}
 	for _, a := range m.artifacts {
 		if a.frozen {
-			w.Pages = append(w.Pages, ResidentPage{Ref: WholePage(a.id), Tier: TierFrozen, Bytes: a.size, Owner: m.ownerOf(WholePage(a.id))})
+			w.Pages = append(w.Pages, ResidentPage{Ref: WholePage(a.id), Tier: TierFrozen, Bytes: a.size, Owner: firstOwner(a.ownersOf([]Extent{{0, a.size}}))})
 		}
 	}
 	w.Capacity = m.capacities()
 	return w
+}
+
+// firstOwner returns the first of owners, or the zero PersonaID.
+func firstOwner(owners []PersonaID) PersonaID {
+	if len(owners) == 0 {
+		return PersonaID{}
+	}
+	return owners[0]
 }
 
 func (m *Local) capacities() []TierCapacity {

@@ -90,14 +90,17 @@ func TestTierWalkAndPromotion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			who := NewPersonaID()
-			if err := m.RegisterPersona(Persona{ID: who}); err != nil {
-				t.Fatal(err)
+			who, engine := NewPersonaID(), NewPersonaID()
+			full := FullAccess
+			for _, p := range []Persona{{ID: who}, {ID: engine, Access: &full}} {
+				if err := m.RegisterPersona(p); err != nil {
+					t.Fatal(err)
+				}
 			}
 			ref := RangePage(id, mib, mib)
 			ctx := context.Background()
 			if tt.placed != TierNone {
-				if err := m.PageOut(ctx, ref, tt.placed); err != nil {
+				if err := m.PageOut(ctx, engine, ref, tt.placed); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -147,10 +150,10 @@ func TestPinnedPageSurvivesPageOut(t *testing.T) {
 	fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
 	ref := RangePage(fx.art, 0, mib)
 	fx.pageIn(t, ref)
-	if err := fx.m.Pin(ref); err != nil {
+	if err := fx.m.Pin(fx.alice, ref); err != nil {
 		t.Fatal(err)
 	}
-	err := fx.m.PageOut(context.Background(), ref, TierCold)
+	err := fx.m.PageOut(context.Background(), fx.admin, ref, TierCold)
 	wantErr(t, err, ErrPinned)
 	if got := cachedBytes(t, fx.path, 0, mib); got != mib {
 		t.Fatalf("pinned page after PageOut: got %d resident, want %d", got, mib)
@@ -158,10 +161,10 @@ func TestPinnedPageSurvivesPageOut(t *testing.T) {
 	if ws := fx.m.WorkingSet(); len(ws.Pages) != 1 || !ws.Pages[0].Pinned || ws.Pages[0].Tier != TierWarm {
 		t.Fatalf("working set: got %+v, want one pinned warm page", ws.Pages)
 	}
-	if err := fx.m.Unpin(ref); err != nil {
+	if err := fx.m.Unpin(fx.alice, ref); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, fx.m.Unpin(ref), ErrNotPinned)
+	wantErr(t, fx.m.Unpin(fx.alice, ref), ErrNotPinned)
 	fx.pageOut(t, ref, TierCold)
 	if got := cachedBytes(t, fx.path, 0, mib); got != 0 {
 		t.Fatalf("unpinned page after PageOut: got %d resident, want 0", got)
@@ -171,7 +174,7 @@ func TestPinnedPageSurvivesPageOut(t *testing.T) {
 func TestUnconfiguredTier(t *testing.T) {
 	fx := newFixture(t, mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
 	for _, r := range []TierRole{TierFast, TierBench, TierFrozen, TierNone} {
-		err := fx.m.PageOut(context.Background(), WholePage(fx.art), r)
+		err := fx.m.PageOut(context.Background(), fx.admin, WholePage(fx.art), r)
 		var ut *UnconfiguredTierError
 		if !errors.As(err, &ut) || ut.Role != r || !errors.Is(err, ErrUnconfiguredTier) {
 			t.Errorf("PageOut to %s: got %v, want *UnconfiguredTierError for %s", r, err, r)

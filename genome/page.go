@@ -131,7 +131,7 @@ type ResidentPage struct {
 	Tier   TierRole
 	Bytes  int64
 	Pinned bool
-	Owner  PersonaID // zero when the page has no owner
+	Owner  PersonaID // the first owner of any of its bytes; zero when none
 	Hits   uint64
 }
 

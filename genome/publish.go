@@ -8,13 +8,16 @@ import (
 	"sync/atomic"
 )
 
-// events is the manager's outbox. Callers never block on the bus: emit
-// does a non-blocking send into a bounded queue and counts what does not
-// fit (Stats.DroppedEvents); one goroutine drains the queue into the
-// Publisher, holding no lock of the manager, so a slow subscriber delays
-// only later events, never PageIn. A queue was chosen over publishing
-// after unlocking in the caller because bus dispatch is synchronous: a
-// subscriber's handler would otherwise run on the inference goroutine.
+// events is the manager's outbox for faults and evictions. Callers never
+// block on the bus: emit does a non-blocking send into a bounded queue and
+// counts what does not fit (Stats.DroppedEvents); one goroutine drains the
+// queue into the Publisher, holding no lock of the manager, so a slow
+// subscriber delays only later events, never PageIn. A queue was chosen
+// over publishing after unlocking in the caller because bus dispatch is
+// synchronous: a subscriber's handler would otherwise run on the inference
+// goroutine. Denials are the exception (Local.deny): they must not be
+// dropped, and a denied call is not inference, so they are published by
+// the caller.
 type events struct {
 	pub  atomic.Pointer[publisherBox]
 	ctr  *counters

@@ -13,9 +13,14 @@ type Stats struct {
 	Evictions     uint64
 	Denials       uint64
 	LockedBytes   int64  // bytes held in the Warm tier (mlock'd)
-	DroppedEvents uint64 // events not queued because the queue was full
+	DroppedEvents uint64 // events not queued because the queue was full (never denials)
 	PublishErrors uint64 // events the publisher refused
 	Tiers         []TierCapacity
+	// UnpublishedDenials counts denials that reached no publisher: none
+	// was set, or it refused them. Denials are never queued or dropped.
+	UnpublishedDenials uint64
+	// UnrecordedDenials counts denials the denial recorder refused.
+	UnrecordedDenials uint64
 }
 
 // TotalFaults returns the sum of Faults.
@@ -38,6 +43,9 @@ func (m *Local) Stats() Stats {
 		DroppedEvents: m.ctr.dropped.Load(),
 		PublishErrors: m.ctr.publishErrs.Load(),
 		Tiers:         m.capacities(),
+
+		UnpublishedDenials: m.ctr.unpublishedDenials.Load(),
+		UnrecordedDenials:  m.ctr.unrecordedDenials.Load(),
 	}
 	for i := range s.Faults {
 		s.Faults[i] = m.ctr.faults[i].Load()
