@@ -18,7 +18,9 @@ func GGUFSpec(f *gguf.File) ArtifactSpec {
 		spec.Experts = func(layer, expert int) ([]Extent, error) {
 			rs, err := f.ExpertRanges(layer, expert)
 			switch {
-			case errors.Is(err, gguf.ErrNotMoE):
+			// ErrNotFound: a dense layer of a model whose other layers
+			// hold experts (DeepSeek's leading layers).
+			case errors.Is(err, gguf.ErrNotMoE), errors.Is(err, gguf.ErrNotFound):
 				return nil, fmt.Errorf("%w: %w", ErrNoExperts, err)
 			case errors.Is(err, gguf.ErrRange):
 				return nil, fmt.Errorf("%w: %w", ErrBadPage, err)

@@ -84,3 +84,61 @@ func TestExpertPagesOfGGUF(t *testing.T) {
 		wantErr(t, err, ErrBadPage)
 	}
 }
+
+// TestDenseLayersOfMoE registers a DeepSeek-style model whose layer 0 is
+// dense: registration must work, Pages must skip the dense layer, and the
+// dense layer's FFN (and the shared experts) must be guarded as weights,
+// the routed experts as experts, by their bytes.
+func TestDenseLayersOfMoE(t *testing.T) {
+	spec, err := modelgen.Preset("tiny-deepseek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "deepseek.gguf")
+	if err := modelgen.Write(p, spec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	id, gf, err := m.RegisterGGUF(p)
+	if err != nil {
+		t.Fatalf("RegisterGGUF of a model with a dense layer: %v", err)
+	}
+	refs, err := m.Pages(id, PageExpert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(spec.MoELayers()) * spec.Experts; len(refs) != want {
+		t.Fatalf("got %d expert pages, want %d", len(refs), want)
+	}
+	_, _, err = m.PageIn(context.Background(), NewPersonaID(), ExpertPage(id, 0, 0))
+	wantErr(t, err, ErrNoExperts)
+
+	weightsOnly, who := AccessTable{RegionWeights: OpRead | OpPage}, NewPersonaID()
+	if err := m.RegisterPersona(Persona{ID: who, Access: &weightsOnly}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		tensor string
+		ok     bool
+	}{
+		{"blk.0.ffn_up.weight", true},
+		{"blk.1.ffn_up_shexp.weight", true},
+		{"blk.1.ffn_up_exps.weight", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tensor, func(t *testing.T) {
+			ti, ok := gf.Tensor(tt.tensor)
+			if !ok {
+				t.Fatalf("no tensor %s", tt.tensor)
+			}
+			err := m.AuditAccess(who, RangePage(id, int64(ti.Offset), int64(ti.Size)))
+			if (err == nil) != tt.ok {
+				t.Fatalf("weights-only persona reads %s: got %v, want allowed=%v", tt.tensor, err, tt.ok)
+			}
+		})
+	}
+}
