@@ -1237,16 +1237,13 @@ struct ggml_tensor * llama_model_loader::create_tensor(
             for (const auto * overrides = tensor_buft_overrides; overrides->pattern != nullptr; ++overrides) {
                 std::regex pattern(overrides->pattern);
                 if (std::regex_search(tensor_name, pattern)) {
-                    if (overrides->buft == ggml_backend_cpu_buffer_type()) {
+                    if (overrides->buft == ggml_backend_cpu_buffer_type() && !use_mmap) {
                         // when overriding to a CPU buffer, consider the extra buffer types
                         buft = select_weight_buft(hparams, t_meta, op, buft_list_cpu);
-                        if (use_mmap) {
-                            static std::once_flag once;
-                            std::call_once(once, [] {
-                                LLAMA_LOG_WARN("llama_model_loader: tensor overrides to CPU are used with mmap enabled - consider using --load-mode none for better performance\n");
-                            });
-                        }
                     } else {
+                        // with mmap, an override to CPU keeps the tensor in the file
+                        // mapping (not repacked into anonymous memory), so that its
+                        // pages can be managed; see Strata's third_party/patches
                         buft = overrides->buft;
                     }
 
