@@ -15,11 +15,13 @@
 // belong to one expert — the unit the genome pages.
 //
 // Writer writes a file whose tensor data is streamed through a callback in
-// declaration order; Encode produces F32, F16, Q8_0 and Q4_0 bytes identical
-// to ggml's reference quantizers, and Q4_K and Q6_K (the K-quants of
-// llama-quantize's Q4_K_M) by the same algorithms as ggml's
-// quantize_row_q4_K_ref and quantize_row_q6_K_ref, in float32 without fused
-// multiply-add.
+// declaration order; Encode produces F32, F16, Q8_0, Q4_0, Q5_0 and Q5_1
+// bytes identical to ggml's reference quantizers, and Q4_K, Q5_K and Q6_K
+// by the same algorithms as ggml's quantize_row_q4_K_ref, q5_K_ref and
+// q6_K_ref, in float32 without fused multiply-add (byte-identical to ggml
+// built without FMA contraction; ggml built with -march=native and FMA
+// rounds some sub-block fits differently). Those are all the types
+// llama-quantize's Q4_K_M mix writes, fallbacks for short rows included.
 //
 // # Why not github.com/gpustack/gguf-parser-go
 //

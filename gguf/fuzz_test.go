@@ -142,7 +142,7 @@ func FuzzQuant(f *testing.F) {
 		for len(x)%QK_K != 0 {
 			x = append(x, 0)
 		}
-		for _, typ := range []Type{TypeF16, TypeQ8_0, TypeQ4_0, TypeQ4_K, TypeQ6_K} {
+		for _, typ := range []Type{TypeF16, TypeQ8_0, TypeQ4_0, TypeQ5_0, TypeQ5_1, TypeQ4_K, TypeQ5_K, TypeQ6_K} {
 			b, err := Encode(nil, typ, x)
 			if err != nil {
 				t.Fatal(err)

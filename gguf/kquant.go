@@ -49,66 +49,9 @@ func nearestInt(f float32) int32 {
 // results match a C build without fused multiply-add; they are not promised
 // to be byte-identical to any particular ggml build.
 func EncodeQ4_K(dst []byte, src []float32) []byte {
-	var (
-		levels  [QK_K]uint8
-		aux     [32]uint8
-		weights [32]float32
-		scales  [QK_K / 32]float32
-		mins    [QK_K / 32]float32
-		ls, lm  [QK_K / 32]uint8
-	)
+	var levels [QK_K]uint8
 	for b := 0; b+QK_K <= len(src); b += QK_K {
-		x := src[b : b+QK_K]
-		var maxScale, maxMin float32 // scales and mins are ≥ 0: the min is subtracted
-		for j := range scales {
-			xs := x[32*j : 32*j+32]
-			var sumX2 float32
-			for _, v := range xs {
-				sumX2 += float32(v * v)
-			}
-			av := float32(math.Sqrt(float64(sumX2 / 32)))
-			for l, v := range xs {
-				weights[l] = av + abs32(v)
-			}
-			scales[j], mins[j] = makeQKX2Quants(15, xs, weights[:], levels[32*j:32*j+32], aux[:], -1, 0.1, 20)
-			if scales[j] > maxScale {
-				maxScale = scales[j]
-			}
-			if mins[j] > maxMin {
-				maxMin = mins[j]
-			}
-		}
-		var invScale, invMin float32
-		if maxScale > 0 {
-			invScale = 63 / maxScale
-		}
-		if maxMin > 0 {
-			invMin = 63 / maxMin
-		}
-		for j := range scales {
-			// As in C, the int is truncated to a byte before the clamp.
-			ls[j] = min(63, uint8(nearestInt(invScale*scales[j])))
-			lm[j] = min(63, uint8(nearestInt(invMin*mins[j])))
-		}
-		sc := packScaleMinK4(ls, lm)
-		d := F32ToF16(maxScale / 63)
-		dmin := F32ToF16(maxMin / 63)
-
-		// Requantize against the scales as stored, so rounding of the 6-bit
-		// scales and the f16 super-scales is compensated by the levels.
-		df, dminf := F16ToF32(d), F16ToF32(dmin)
-		for j := range scales {
-			s, m := scaleMinK4(j, sc[:])
-			sd := df * float32(s)
-			if sd == 0 {
-				continue
-			}
-			dm := dminf * float32(m)
-			for i := 32 * j; i < 32*j+32; i++ {
-				levels[i] = uint8(clamp(nearestInt((x[i]+dm)/sd), 0, 15))
-			}
-		}
-
+		d, dmin, sc := fitScaleMinK(src[b:b+QK_K], 15, -1, 20, &levels)
 		dst = binary.LittleEndian.AppendUint16(dst, d)
 		dst = binary.LittleEndian.AppendUint16(dst, dmin)
 		dst = append(dst, sc[:]...)
@@ -121,6 +64,73 @@ func EncodeQ4_K(dst []byte, src []float32) []byte {
 		}
 	}
 	return dst
+}
+
+// fitScaleMinK quantizes one super-block x of QK_K values as Q4_K and Q5_K
+// do (quantize_row_q4_K_ref, quantize_row_q5_K_ref): each sub-block of 32
+// is fitted as x ≈ scale·L - min with L in 0..nmax by makeQKX2Quants (trial
+// inverse scales from rmin in nstep steps of 0.1), the sixteen scales and
+// mins are quantized to 6 bits against the f16 super-scales d and dmin, and
+// the levels are then recomputed against the scales as stored, so the
+// rounding of the 6-bit scales and of d and dmin is compensated by the
+// levels. It returns d, dmin and the packed scales; levels receives the
+// values' levels.
+func fitScaleMinK(x []float32, nmax int32, rmin float32, nstep int, levels *[QK_K]uint8) (d, dmin uint16, sc [kScaleSize]byte) {
+	var (
+		aux     [32]uint8
+		weights [32]float32
+		scales  [QK_K / 32]float32
+		mins    [QK_K / 32]float32
+		ls, lm  [QK_K / 32]uint8
+	)
+	var maxScale, maxMin float32 // scales and mins are ≥ 0: the min is subtracted
+	for j := range scales {
+		xs := x[32*j : 32*j+32]
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += float32(v * v)
+		}
+		av := float32(math.Sqrt(float64(sumX2 / 32)))
+		for l, v := range xs {
+			weights[l] = av + abs32(v)
+		}
+		scales[j], mins[j] = makeQKX2Quants(nmax, xs, weights[:], levels[32*j:32*j+32], aux[:], rmin, 0.1, nstep)
+		if scales[j] > maxScale {
+			maxScale = scales[j]
+		}
+		if mins[j] > maxMin {
+			maxMin = mins[j]
+		}
+	}
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	for j := range scales {
+		// As in C, the int is truncated to a byte before the clamp.
+		ls[j] = min(63, uint8(nearestInt(invScale*scales[j])))
+		lm[j] = min(63, uint8(nearestInt(invMin*mins[j])))
+	}
+	sc = packScaleMinK4(ls, lm)
+	d = F32ToF16(maxScale / 63)
+	dmin = F32ToF16(maxMin / 63)
+
+	df, dminf := F16ToF32(d), F16ToF32(dmin)
+	for j := range scales {
+		s, m := scaleMinK4(j, sc[:])
+		sd := df * float32(s)
+		if sd == 0 {
+			continue
+		}
+		dm := dminf * float32(m)
+		for i := 32 * j; i < 32*j+32; i++ {
+			levels[i] = uint8(clamp(nearestInt((x[i]+dm)/sd), 0, nmax))
+		}
+	}
+	return d, dmin, sc
 }
 
 // makeQKX2Quants fits x ≈ scale·L - theMin with L in 0..nmax, minimizing the

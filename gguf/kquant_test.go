@@ -16,7 +16,7 @@ func TestKQuantBlockSizes(t *testing.T) {
 	for _, tc := range []struct {
 		t     Type
 		block int
-	}{{TypeQ4_K, 144}, {TypeQ6_K, 210}} {
+	}{{TypeQ4_K, 144}, {TypeQ5_K, 176}, {TypeQ6_K, 210}} {
 		t.Run(tc.t.String(), func(t *testing.T) {
 			if got := int(tc.t.BlockBytes()); got != tc.block {
 				t.Errorf("BlockBytes: got %d, want %d", got, tc.block)
@@ -45,8 +45,8 @@ func TestKQuantBlockSizes(t *testing.T) {
 			}
 		})
 	}
-	if BlockQ4_KBytes != 144 || BlockQ6_KBytes != 210 {
-		t.Errorf("block sizes: got %d %d, want 144 210", BlockQ4_KBytes, BlockQ6_KBytes)
+	if BlockQ4_KBytes != 144 || BlockQ5_KBytes != 176 || BlockQ6_KBytes != 210 {
+		t.Errorf("block sizes: got %d %d %d, want 144 176 210", BlockQ4_KBytes, BlockQ5_KBytes, BlockQ6_KBytes)
 	}
 }
 
@@ -188,7 +188,7 @@ func TestKQuantSpecialBlocks(t *testing.T) {
 		{"positive ramp", fill(func(i int) float32 { return float32(i) / 256 }), 1.0 / 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, typ := range []Type{TypeQ4_K, TypeQ6_K} {
+			for _, typ := range []Type{TypeQ4_K, TypeQ5_K, TypeQ6_K} {
 				b, _ := Encode(nil, typ, tc.x)
 				if tc.name == "zeros" && !bytes.Equal(b, make([]byte, len(b))) {
 					t.Errorf("%v: got % x, want zero bytes", typ, b)
@@ -206,7 +206,7 @@ func TestKQuantSpecialBlocks(t *testing.T) {
 
 // TestKQuantError checks decode(encode(x)) on Gaussian data against bounds
 // a few percent above what ggml's reference quantizers give on the same
-// data (Q4_K 0.0711, Q6_K 0.0177 RMSE for unit variance, with which these
+// data (Q4_K 0.0711, Q5_K 0.0363, Q6_K 0.0177 RMSE for unit variance, with which these
 // encoders agree byte for byte when ggml is built without fused
 // multiply-add), and against the bar of ggml's test-quantize-fns
 // (sqrt(Σ(x-y)²)/n < 0.002 on 0.1 + 2cos(i)). Q4_0 and Q8_0 are measured
@@ -227,6 +227,7 @@ func TestKQuantError(t *testing.T) {
 		maxAbs  float64 // largest error relative to the super-block's largest magnitude
 	}{
 		{TypeQ4_K, 0.074, 0.1},
+		{TypeQ5_K, 0.0375, 0.05},
 		{TypeQ6_K, 0.0185, 0.025},
 		{TypeQ4_0, 0.1, 0.13}, // for scale: K-quants must beat it
 		{TypeQ8_0, 0.01, 0.005},
@@ -270,4 +271,5 @@ func TestKQuantError(t *testing.T) {
 }
 
 func BenchmarkEncodeQ4_K(b *testing.B) { benchEncode(b, TypeQ4_K) }
+func BenchmarkEncodeQ5_K(b *testing.B) { benchEncode(b, TypeQ5_K) }
 func BenchmarkEncodeQ6_K(b *testing.B) { benchEncode(b, TypeQ6_K) }

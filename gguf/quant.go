@@ -20,12 +20,13 @@ const (
 )
 
 // Encode appends the encoding of src as type t to dst and returns the
-// extended slice. F32, F16, Q8_0, Q4_0, Q4_K and Q6_K are supported; for the
-// block types len(src) must be a multiple of the block size (32, or QK_K =
-// 256 for the K-quants). Q8_0 and Q4_0 are byte-identical to ggml's
-// reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref); Q4_K
-// and Q6_K follow quantize_row_q4_K_ref and quantize_row_q6_K_ref (see
-// EncodeQ4_K and EncodeQ6_K).
+// extended slice. F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K are
+// supported: every type llama-quantize's Q4_K_M mix writes, with its
+// fallbacks. For the block types len(src) must be a multiple of the block
+// size (32, or QK_K = 256 for the K-quants). Q8_0, Q4_0, Q5_0 and Q5_1 are
+// byte-identical to ggml's reference quantizers (quantize_row_q8_0_ref and
+// the others); the K-quants follow quantize_row_q4_K_ref, q5_K_ref and
+// q6_K_ref (see EncodeQ4_K, EncodeQ5_K and EncodeQ6_K).
 func Encode(dst []byte, t Type, src []float32) ([]byte, error) {
 	switch t {
 	case TypeF32:
@@ -42,11 +43,26 @@ func Encode(dst []byte, t Type, src []float32) ([]byte, error) {
 			return dst, fmt.Errorf("gguf: q4_0: %d values is not a multiple of %d", len(src), QK4_0)
 		}
 		return EncodeQ4_0(dst, src), nil
+	case TypeQ5_0:
+		if len(src)%QK5_0 != 0 {
+			return dst, fmt.Errorf("gguf: q5_0: %d values is not a multiple of %d", len(src), QK5_0)
+		}
+		return EncodeQ5_0(dst, src), nil
+	case TypeQ5_1:
+		if len(src)%QK5_1 != 0 {
+			return dst, fmt.Errorf("gguf: q5_1: %d values is not a multiple of %d", len(src), QK5_1)
+		}
+		return EncodeQ5_1(dst, src), nil
 	case TypeQ4_K:
 		if len(src)%QK_K != 0 {
 			return dst, fmt.Errorf("gguf: q4_K: %d values is not a multiple of %d", len(src), QK_K)
 		}
 		return EncodeQ4_K(dst, src), nil
+	case TypeQ5_K:
+		if len(src)%QK_K != 0 {
+			return dst, fmt.Errorf("gguf: q5_K: %d values is not a multiple of %d", len(src), QK_K)
+		}
+		return EncodeQ5_K(dst, src), nil
 	case TypeQ6_K:
 		if len(src)%QK_K != 0 {
 			return dst, fmt.Errorf("gguf: q6_K: %d values is not a multiple of %d", len(src), QK_K)
@@ -103,11 +119,26 @@ func Decode(dst []float32, t Type, src []byte) ([]float32, error) {
 			}
 		}
 		return dst, nil
+	case TypeQ5_0:
+		if len(src)%BlockQ5_0Bytes != 0 {
+			break
+		}
+		return decodeQ5_0(dst, src), nil
+	case TypeQ5_1:
+		if len(src)%BlockQ5_1Bytes != 0 {
+			break
+		}
+		return decodeQ5_1(dst, src), nil
 	case TypeQ4_K:
 		if len(src)%BlockQ4_KBytes != 0 {
 			break
 		}
 		return decodeQ4_K(dst, src), nil
+	case TypeQ5_K:
+		if len(src)%BlockQ5_KBytes != 0 {
+			break
+		}
+		return decodeQ5_K(dst, src), nil
 	case TypeQ6_K:
 		if len(src)%BlockQ6_KBytes != 0 {
 			break

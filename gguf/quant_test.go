@@ -123,7 +123,15 @@ func TestRoundTripError(t *testing.T) {
 		t Type
 		// maximum error relative to the block's largest magnitude
 		tol float64
-	}{{TypeF32, 0}, {TypeF16, 1.0 / 1024}, {TypeQ8_0, 0.5/127 + 1e-3}, {TypeQ4_0, 1.0/8 + 1e-3}} {
+	}{
+		{TypeF32, 0}, {TypeF16, 1.0 / 1024}, {TypeQ8_0, 0.5/127 + 1e-3}, {TypeQ4_0, 1.0/8 + 1e-3},
+		// Q4_0 and Q5_0 clamp the top level: a full step of amax/8 or
+		// amax/16 at the positive end when the largest magnitude is negative.
+		{TypeQ5_0, 1.0/16 + 1e-3},
+		// Half a step of (max-min)/31 ≤ 2·amax/31, plus the f16 rounding of
+		// d and the min.
+		{TypeQ5_1, 1.0/31 + 2e-3},
+	} {
 		b, err := Encode(nil, tc.t, x)
 		if err != nil {
 			t.Fatal(err)
@@ -150,8 +158,8 @@ func TestRoundTripError(t *testing.T) {
 	if _, err := Encode(nil, TypeQ8_0, x[:31]); err == nil {
 		t.Error("Encode(q8_0, 31 values): got nil error, want one")
 	}
-	if _, err := Encode(nil, TypeQ5_K, x); err == nil {
-		t.Error("Encode(q5_K): got nil error, want one")
+	if _, err := Encode(nil, TypeQ2_K, x); err == nil {
+		t.Error("Encode(q2_K): got nil error, want one")
 	}
 }
 
@@ -173,3 +181,5 @@ func benchEncode(b *testing.B, t Type) {
 func BenchmarkEncodeF16(b *testing.B)  { benchEncode(b, TypeF16) }
 func BenchmarkEncodeQ8_0(b *testing.B) { benchEncode(b, TypeQ8_0) }
 func BenchmarkEncodeQ4_0(b *testing.B) { benchEncode(b, TypeQ4_0) }
+func BenchmarkEncodeQ5_0(b *testing.B) { benchEncode(b, TypeQ5_0) }
+func BenchmarkEncodeQ5_1(b *testing.B) { benchEncode(b, TypeQ5_1) }
