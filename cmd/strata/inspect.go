@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/llama"
 )
 
 func init() {
@@ -91,6 +92,13 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	// The summary above is what the file says; whether llama.cpp would
+	// load it is a separate question, answered by the loader's own checks.
+	if err := llama.Validate(f); err != nil {
+		fmt.Fprintf(stdout, "loadable:     no\n")
+		return fmt.Errorf("strata inspect: llama.cpp would refuse this file: %w", err)
+	}
+	fmt.Fprintf(stdout, "loadable:     passes the loader's checks\n")
 	return nil
 }
 
