@@ -21,8 +21,13 @@ type Budget struct {
 	id     genome.ArtifactID
 }
 
-// NewBudget sets up expert paging for m (loaded with mmap, the default)
-// within bytes (split between the Warm and Bench tiers, genome.Budget).
+// Artifact is the model file's ID in b.Genome.
+func (b *Budget) Artifact() genome.ArtifactID { return b.id }
+
+// NewBudget sets up expert paging for m within bytes (split between the
+// Warm and Bench tiers, genome.Budget). Load m with PagedExperts(params),
+// or llama.cpp may hold repacked copies of the experts that no paging
+// reaches.
 // Pass b.Pager.Observer() in the llama.ContextParams of every context of m,
 // and Close b before closing m.
 func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error) {

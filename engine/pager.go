@@ -20,15 +20,16 @@ import (
 // Without it an MoE model larger than memory pages through plain mmap
 // faults and, under a memory limit, thrashes; DESIGN.md has the figures.
 //
-// An ExpertPager is used by the goroutine that decodes; Err may be called
-// from any goroutine.
+// An ExpertPager may serve several contexts at once: each gets its own
+// Observer (call Observer once per context), whose state is used only by
+// that context's decoding goroutine; the genome is safe for concurrent use.
+// Err may be called from any goroutine.
 type ExpertPager struct {
 	gm      *genome.Local
 	id      genome.ArtifactID
 	persona genome.PersonaID
 	ctx     context.Context
-
-	seen []uint64 // experts already paged in this call, one bit each
+	words   int // uint64 words of one observer's seen set
 
 	mu  sync.Mutex
 	err error
@@ -41,12 +42,14 @@ func NewExpertPager(ctx context.Context, gm *genome.Local, id genome.ArtifactID,
 	if nExpert <= 0 {
 		return nil, fmt.Errorf("engine: expert pager: model has %d experts", nExpert)
 	}
-	return &ExpertPager{gm: gm, id: id, persona: persona, ctx: ctx, seen: make([]uint64, (nExpert+63)/64)}, nil
+	return &ExpertPager{gm: gm, id: id, persona: persona, ctx: ctx, words: (nExpert + 63) / 64}, nil
 }
 
-// Observer returns the llama.Observer to pass in llama.ContextParams.
+// Observer returns a new llama.Observer to pass in the llama.ContextParams
+// of one context.
 func (p *ExpertPager) Observer() *llama.Observer {
-	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: p.observe}
+	seen := make([]uint64, p.words) // experts already paged in this call, one bit each
+	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, seen) }}
 }
 
 // Err returns the first paging error. A paging error also stops the
@@ -69,7 +72,7 @@ func (p *ExpertPager) fail(err error) bool {
 // observe pages in the experts of one layer's routing. It runs on the
 // decoding goroutine between graph nodes and allocates nothing when every
 // expert is already resident.
-func (p *ExpertPager) observe(t *llama.Tensor) bool {
+func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64) bool {
 	layer := t.Layer()
 	if layer < 0 {
 		return true
@@ -78,16 +81,16 @@ func (p *ExpertPager) observe(t *llama.Tensor) bool {
 	if err != nil {
 		return p.fail(fmt.Errorf("engine: expert pager: %w", err))
 	}
-	clear(p.seen)
+	clear(seen)
 	for _, e := range ids {
-		if e < 0 || int(e) >= len(p.seen)*64 {
+		if e < 0 || int(e) >= len(seen)*64 {
 			return p.fail(fmt.Errorf("engine: expert pager: layer %d routed to expert %d", layer, e))
 		}
 		w, bit := e/64, uint64(1)<<(e%64)
-		if p.seen[w]&bit != 0 {
+		if seen[w]&bit != 0 {
 			continue
 		}
-		p.seen[w] |= bit
+		seen[w] |= bit
 		if _, _, err := p.gm.PageIn(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e))); err != nil {
 			return p.fail(fmt.Errorf("engine: expert pager: layer %d expert %d: %w", layer, e, err))
 		}

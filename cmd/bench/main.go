@@ -201,7 +201,11 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	for _, path := range o.models {
 		fmt.Fprintf(stderr, "bench: loading %s\n", path)
 		t0 := time.Now()
-		m, err := llama.LoadModelContext(ctx, path, llama.ModelParams{NoMmap: o.noMmap, GPULayers: o.gpuLayers})
+		mp := llama.ModelParams{NoMmap: o.noMmap, GPULayers: o.gpuLayers}
+		if o.budget > 0 {
+			mp = engine.PagedExperts(mp) // experts stay in the file mapping the genome pages
+		}
+		m, err := llama.LoadModelContext(ctx, path, mp)
 		if err != nil {
 			return err
 		}

@@ -81,7 +81,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	m, err := llama.LoadModelContext(ctx, *model, llama.ModelParams{GPULayers: *ngl})
+	mp := llama.ModelParams{GPULayers: *ngl}
+	if budgetBytes > 0 {
+		mp = engine.PagedExperts(mp) // experts stay in the file mapping the genome pages
+	}
+	m, err := llama.LoadModelContext(ctx, *model, mp)
 	if err != nil {
 		return err
 	}
