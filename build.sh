@@ -148,12 +148,16 @@ cuda() {
 	log "built: $(ls bin/lib | tr '\n' ' ') (load with STRATA_BACKEND_PATH=$root/bin/lib)"
 }
 
+# peers [TARGET...] builds upstream's tools (default: llama-bench and
+# llama-server) from the vendored tree into build/peer/bin.
 peers() {
+	local targets=("$@")
+	[ ${#targets[@]} -gt 0 ] || targets=(llama-bench llama-server)
 	need_cmd cmake || apt_install cmake
-	log "building upstream llama-bench and llama-server from $tp (CMake, GGML_NATIVE=ON); a few minutes once"
+	log "building upstream ${targets[*]} from $tp (CMake, GGML_NATIVE=ON); a few minutes once"
 	cmake -S scripts/peer -B build/peer -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build build/peer --target llama-bench llama-server --parallel "$(nproc)" >/dev/null
-	log "built: build/peer/bin/llama-bench build/peer/bin/llama-server"
+	cmake --build build/peer --target "${targets[@]}" --parallel "$(nproc)" >/dev/null
+	log "built: $(for t in "${targets[@]}"; do printf 'build/peer/bin/%s ' "$t"; done)"
 }
 
 clean() {
@@ -166,7 +170,7 @@ build) build ;;
 test) test_all ;;
 bench) bench ;;
 cuda) cuda ;;
-peers) peers ;;
+peers) shift; peers "$@" ;;
 peer-bench) exec scripts/peer-bench.sh ;;
 env)
 	cgo_env

@@ -5,7 +5,8 @@
 # HEAD) is packed into a module zip by golang.org/x/mod/zip (the same rules
 # the Go module proxy applies: vendor folders, nested modules and odd names
 # left out), served from a file:// GOPROXY, required by a fresh module, and
-# built with no CGO_* flags, then run on a generated model.
+# built with no CGO_* flags, then run: it generates a tiny model with
+# modelgen, loads it and decodes a prompt.
 #
 #   scripts/check-library.sh        # takes a cold cgo build: ~5 min on 2 cores
 set -euo pipefail
@@ -49,25 +50,68 @@ echo "$ver" >"$work/proxy/$mod/@v/list"
 echo "check-library.sh: module zip $(du -h "$work/proxy/$mod/@v/$ver.zip" | cut -f1)"
 
 cat >"$work/app/main.go" <<'GO'
-// A library user's program: load a model, print what llama.cpp compiled in.
+// A library user's program: generate a tiny model, load it, decode a
+// prompt, print what llama.cpp compiled in and what it produced.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
+	"github.com/strata-llm/strata/modelgen"
 )
 
 func main() {
-	fmt.Println(llama.SystemInfo())
-	m, err := llama.LoadModel(os.Args[1], llama.ModelParams{})
-	if err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func run() error {
+	fmt.Println(llama.SystemInfo())
+	path := filepath.Join(os.TempDir(), "check-library-tiny.gguf")
+	defer os.Remove(path)
+	spec, err := modelgen.Preset("tiny-dense")
+	if err != nil {
+		return err
+	}
+	if err := modelgen.Write(path, spec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 1}); err != nil {
+		return err
+	}
+	m, err := llama.LoadModel(path, llama.ModelParams{})
+	if err != nil {
+		return err
+	}
 	defer m.Close()
-	fmt.Println(m.Description(), m.ParamCount())
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 64})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b, err := llama.NewBatch(8, 1)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	b.AddSequence([]llama.Token{1, 2, 3}, 0, 0)
+	if err := c.Decode(b); err != nil {
+		return err
+	}
+	s, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tok, err := s.Sample(c, -1)
+	if err != nil {
+		return err
+	}
+	fmt.Println(m.Description(), m.ParamCount(), "params; next token", tok)
+	return nil
 }
 GO
 cd "$work/app"
@@ -79,7 +123,5 @@ go get "$mod@$ver" >/dev/null
 start=$(date +%s)
 go build -o app .
 echo "check-library.sh: plain go build took $(($(date +%s) - start)) s"
-"$root/bin/strata" gen -preset tiny-dense -o "$work/tiny.gguf" >/dev/null 2>&1 ||
-	(cd "$root" && go run ./cmd/strata gen -preset tiny-dense -o "$work/tiny.gguf" >/dev/null)
-./app "$work/tiny.gguf"
+./app
 echo "check-library.sh: ok"

@@ -22,7 +22,7 @@ models=${STRATA_MODELS:-models}
 log() { printf 'peer-bench: %s\n' "$*" >&2; }
 
 ./build.sh build >&2
-[ -x build/peer/bin/llama-bench ] || ./build.sh peers >&2
+[ -x build/peer/bin/llama-bench ] || ./build.sh peers llama-bench >&2
 
 files=()
 if [ -n "${MODELS:-}" ]; then
