@@ -51,6 +51,44 @@
 // Q8_0 or Q4_0, encoded by package gguf exactly as ggml's reference
 // quantizers would. Norm weights (all 1) and MoE routers stay F32.
 //
+// # Q4_K_M
+//
+// Options.Mix = MixQ4_K_M (`strata gen -type q4_k_m`) writes the file
+// llama-quantize's Q4_K_M would make of the same weights without an
+// importance matrix, the format most GGUF users run: the types are chosen
+// per tensor as llama_tensor_get_type in
+// third_party/llama.cpp/src/llama-quant.cpp chooses them, and encoded by
+// package gguf with ggml's reference algorithms
+// (llama/quant_test.go holds them to ggml itself):
+//
+//   - every matrix Q4_K, norms and routers F32 as before;
+//   - output.weight Q6_K (Q8_0 if its rows are not whole super-blocks of
+//     256); token_embd.weight Q4_K, since modelgen always writes an output
+//     head (tied embeddings would take the head's type);
+//   - attn_v Q6_K where use_more_bits(i, n) (i < n/8 || i >= 7n/8 ||
+//     (i-n/8)%3 == 2) holds, i counting attn_v tensors in file order and n
+//     their total; on an LLM_TYPE_70B (llama, 80 layers, GQA) the others
+//     Q5_K;
+//   - every tensor named ffn_down* (dense, _exps, _shexp) Q6_K where
+//     use_more_bits(i, n_layer) holds, with n_layer the block count, i the
+//     layer parsed from the name for MoE models and the running count of
+//     ffn_down tensors for dense ones (the same thing for modelgen's
+//     layouts);
+//   - models with exactly 8 experts: attn_k and attn_v Q8_0, attn_output
+//     Q5_K;
+//   - a row length that is not a multiple of the chosen type's block falls
+//     back as llama-quantize's tensor_type_fallback does: Q4_K → Q5_0,
+//     Q5_K → Q5_1, Q6_K → Q8_0, then F16 if not even 32 divides it
+//     (bench-moe's ffn_down_exps, rows of 896, are Q5_0 and Q8_0; every
+//     matrix of the tiny presets, rows of 128, is a 32-value type);
+//   - general.file_type 15 (LLAMA_FTYPE_MOSTLY_Q4_K_M) and
+//     general.quantization_version 2, which llama-quantize adds.
+//
+// Tensors lists the types a spec gets. bench-dense at Q4_K_M is 558 MiB
+// (97 Q4_K, 17 Q6_K matrices), bench-moe 3.60 GiB. The generated values are
+// the same as at any other type for the same seed; only their encoding
+// differs.
+//
 // # Vocabulary
 //
 // A byte-level SentencePiece ("llama") vocabulary of 260 tokens: <unk> (0,

@@ -11,6 +11,8 @@ var (
 	// ErrArch is returned when Spec.Arch names an architecture modelgen
 	// does not write.
 	ErrArch = errors.New("modelgen: unsupported architecture")
-	// ErrType is returned when Options.Type is not F32, F16, Q8_0 or Q4_0.
+	// ErrType is returned when Options.Type is not F32, F16, Q8_0 or Q4_0,
+	// when Options.Mix is not a known mix or comes with a Type, and by
+	// ParseWeights for a name that is neither.
 	ErrType = errors.New("modelgen: unsupported tensor type")
 )

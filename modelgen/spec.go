@@ -190,6 +190,40 @@ func (s Spec) moeLayer(l int) bool { return s.Experts > 0 && l >= s.DenseLayers 
 // spec uses and has every one it requires, and that every matrix row is
 // whole blocks of t.
 func (s Spec) Validate(t gguf.Type) error {
+	if err := s.validShape(); err != nil {
+		return err
+	}
+	if err := validType(t); err != nil {
+		return err
+	}
+	for _, n := range []int{s.Embd, s.FF, s.ExpertWidth(), s.SharedExperts * s.ExpertWidth()} {
+		if uint64(n)%t.BlockSize() != 0 {
+			return fmt.Errorf("%w: %s: row length %d is not a multiple of the %v block size %d", ErrSpec, s.Name, n, t, t.BlockSize())
+		}
+	}
+	return nil
+}
+
+// validate checks the spec for a file written with opts: Validate(opts.Type)
+// for a uniform file; for a mix, the shape alone, since a mix falls back to
+// a type that fits any row length, as llama-quantize does.
+func (s Spec) validate(opts Options) error {
+	switch {
+	case opts.Mix == MixUniform:
+		return s.Validate(opts.Type)
+	case opts.Mix != MixQ4_K_M:
+		return fmt.Errorf("%w: %v (known: %s)", ErrType, opts.Mix, MixQ4_K_M)
+	case opts.Type != gguf.TypeF32:
+		// TypeF32 is the zero value: a Type set alongside a mix would be
+		// silently overridden, so it is refused.
+		return fmt.Errorf("%w: Type %v with Mix %v: the mix chooses every tensor's type, leave Type zero", ErrType, opts.Type, opts.Mix)
+	}
+	return s.validShape()
+}
+
+// validShape checks the shape, and that the architecture reads every
+// feature the spec uses and has every one it requires.
+func (s Spec) validShape() error {
 	arch, ok := archs[s.Architecture()]
 	if !ok {
 		return fmt.Errorf("%w %q in %s (known: %v)", ErrArch, s.Arch, s.Name, Architectures())
@@ -227,16 +261,6 @@ func (s Spec) Validate(t gguf.Type) error {
 		return fmt.Errorf("%w: %s: architecture %s needs shared experts", ErrSpec, s.Name, s.Architecture())
 	case s.SlidingWindow > 0 && !arch.swa:
 		return fmt.Errorf("%w: %s: architecture %s has no sliding-window attention (SlidingWindow %d)", ErrSpec, s.Name, s.Architecture(), s.SlidingWindow)
-	}
-	switch t {
-	case gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0:
-	default:
-		return fmt.Errorf("%w: %v (want f32, f16, q8_0 or q4_0)", ErrType, t)
-	}
-	for _, n := range []int{s.Embd, s.FF, s.ExpertWidth(), s.SharedExperts * s.ExpertWidth()} {
-		if uint64(n)%t.BlockSize() != 0 {
-			return fmt.Errorf("%w: %s: row length %d is not a multiple of the %v block size %d", ErrSpec, s.Name, n, t, t.BlockSize())
-		}
 	}
 	return nil
 }
