@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,7 @@ func init() {
 func runGen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen", stderr)
 	preset := fs.String("preset", "tiny-dense", "model shape (-list describes them): "+strings.Join(modelgen.PresetNames(), ", "))
-	typ := fs.String("type", "q8_0", "weight type: f32, f16, q8_0 or q4_0")
+	typ := fs.String("type", "q8_0", "weight type: f32, f16, q8_0 or q4_0 for every matrix, or q4_k_m (llama-quantize's Q4_K_M mix)")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed gives a byte-identical file")
 	out := fs.String("o", "", "output GGUF file (required)")
 	lora := fs.String("lora", "", "also write a matching LoRA adapter to this file")
@@ -34,11 +35,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *list && fs.NArg() == 0 {
-		t, err := gguf.ParseType(*typ)
+		opts, err := modelgen.ParseWeights(*typ)
 		if err != nil {
 			return err
 		}
-		return listPresets(stdout, t)
+		return listPresets(stdout, opts)
 	}
 	if *out == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S -o FILE [-lora FILE -lora-rank R]\n       strata gen -list [-type TYPE]")
@@ -49,11 +50,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	t, err := gguf.ParseType(*typ)
+	opts, err := modelgen.ParseWeights(*typ)
 	if err != nil {
 		return err
 	}
-	opts := modelgen.Options{Type: t, Seed: *seed}
+	opts.Seed = *seed
 	if !*quiet {
 		opts.Progress = progress(stderr, *out)
 	}
@@ -61,8 +62,8 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if err := modelgen.Write(*out, spec, opts); err != nil {
 		return err
 	}
-	size, _ := modelgen.Size(spec, t)
-	fmt.Fprintf(stdout, "wrote %s: %s (%s) %s, %d params, %s in %.1fs\n", *out, spec.Name, spec.Architecture(), t, spec.Params(), humanBytes(size), time.Since(start).Seconds())
+	size, _ := modelgen.SizeOf(spec, opts)
+	fmt.Fprintf(stdout, "wrote %s: %s (%s) %s, %d params, %s in %.1fs\n", *out, spec.Name, spec.Architecture(), weights(spec, opts), spec.Params(), humanBytes(size), time.Since(start).Seconds())
 	if *lora != "" {
 		opts.Progress = nil
 		if err := modelgen.WriteLoRA(*lora, spec, opts, *rank); err != nil {
@@ -73,18 +74,50 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// weights names how the file's matrices are typed: the type they all have,
+// or for a mix its name and how many tensors got each type
+// ("q4_k_m [q4_K 97, q6_K 17, f32 33]"), which shows at a glance what the
+// mix chose for this shape (fallbacks included).
+func weights(spec modelgen.Spec, opts modelgen.Options) string {
+	if opts.Mix == modelgen.MixUniform {
+		return opts.Type.String()
+	}
+	ts, err := modelgen.Tensors(spec, opts)
+	if err != nil {
+		return opts.Mix.String()
+	}
+	count := map[gguf.Type]int{}
+	var order []gguf.Type
+	for _, t := range ts {
+		if count[t.Type] == 0 {
+			order = append(order, t.Type)
+		}
+		count[t.Type]++
+	}
+	slices.SortStableFunc(order, func(a, b gguf.Type) int { return count[b] - count[a] })
+	parts := make([]string, len(order))
+	for i, t := range order {
+		parts[i] = fmt.Sprintf("%s %d", t, count[t])
+	}
+	return fmt.Sprintf("%s [%s]", opts.Mix, strings.Join(parts, ", "))
+}
+
 // listPresets writes one line per preset: the architecture llama.cpp loads
 // it as, which layers are dense, how its experts are arranged, and its size
-// at weight type t, so a user can pick a model without reading the source.
-func listPresets(w io.Writer, t gguf.Type) error {
+// with opts' weights, so a user can pick a model without reading the source.
+func listPresets(w io.Writer, opts modelgen.Options) error {
+	name := opts.Type.String()
+	if opts.Mix != modelgen.MixUniform {
+		name = opts.Mix.String()
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "PRESET\tARCH\tLAYERS\tEXPERTS\tPARAMS\tSIZE (%s)\n", t)
+	fmt.Fprintf(tw, "PRESET\tARCH\tLAYERS\tEXPERTS\tPARAMS\tSIZE (%s)\n", name)
 	for _, name := range modelgen.PresetNames() {
 		s, err := modelgen.Preset(name)
 		if err != nil {
 			return err
 		}
-		size, err := modelgen.Size(s, t)
+		size, err := modelgen.SizeOf(s, opts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

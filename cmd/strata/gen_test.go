@@ -53,3 +53,46 @@ func TestGenArch(t *testing.T) {
 		})
 	}
 }
+
+// TestGenQ4_K_M writes a preset with -type q4_k_m and checks the file is
+// llama-quantize's Q4_K_M with the types modelgen planned, that the write
+// line says what the mix chose, and that -list sizes presets at the mix.
+func TestGenQ4_K_M(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	var out, errw bytes.Buffer
+	if code := run([]string{"gen", "-preset", "tiny-moe", "-type", "q4_k_m", "-q", "-o", path}, &out, &errw); code != 0 {
+		t.Fatalf("strata gen: got exit %d (%s), want 0", code, errw.String())
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ft, _ := f.Uint("general.file_type"); ft != 15 {
+		t.Errorf("general.file_type: got %d, want 15", ft)
+	}
+	spec, _ := modelgen.Preset("tiny-moe")
+	want, _ := modelgen.Tensors(spec, modelgen.Options{Mix: modelgen.MixQ4_K_M})
+	for i, ti := range f.Tensors {
+		if ti.Name != want[i].Name || ti.Type != want[i].Type {
+			t.Errorf("tensor %d: got %s %v, want %s %v", i, ti.Name, ti.Type, want[i].Name, want[i].Type)
+		}
+	}
+	// tiny-moe: 8 experts and rows of 128, so Q4_K falls back to Q5_0 and
+	// attn_output's Q5_K to Q5_1.
+	if got := out.String(); !strings.Contains(got, "q4_k_m [q5_0 15, f32 13, q8_0 11, q5_1 4]") {
+		t.Errorf("output: got %q, want the mix with its type counts", got)
+	}
+
+	out.Reset()
+	if code := run([]string{"gen", "-list", "-type", "Q4_K_M"}, &out, &errw); code != 0 {
+		t.Fatalf("strata gen -list: got exit %d (%s), want 0", code, errw.String())
+	}
+	if !strings.Contains(out.String(), "SIZE (q4_k_m)") || !strings.Contains(out.String(), "558.0 MiB") {
+		t.Errorf("got:\n%s\nwant a q4_k_m header and bench-dense at 558.0 MiB", out.String())
+	}
+
+	errw.Reset()
+	if code := run([]string{"gen", "-preset", "tiny-moe", "-type", "q4_k", "-q", "-o", path}, &out, &errw); code == 0 || !strings.Contains(errw.String(), "q4_k_m") {
+		t.Errorf("-type q4_k: got exit %d (%s), want an error naming the types, q4_k_m among them", code, errw.String())
+	}
+}
