@@ -9,7 +9,8 @@
 //	Warm    host RAM, locked               mlock of the mapped range                  WarmStore
 //	Bench   page cache, reclaimable        MADV_POPULATE_READ, unlocked               BenchStore
 //	Cold    on disk, not cached            munlock, MADV_DONTNEED on every mapping,   ColdStore
-//	                                       then POSIX_FADV_DONTNEED
+//	                                       then writeback and POSIX_FADV_DONTNEED
+//	                                       over whole folios
 //	Frozen  compressed archive             zstd, SHA-256 content address; page-in    FrozenStore
 //	                                       thaws to a Cold file
 //
@@ -88,6 +89,46 @@
 // llama.cpp maps a GGUF file from the page-aligned start of its tensor
 // data, not from offset 0, so a whole-file extent is only partly inside
 // its mapping; eviction clips each extent to each mapping (Mapping.clip).
+//
+// # Folios: why Cold drops more than a page's own bytes
+//
+// The page cache holds a file in naturally aligned folios of up to 2 MiB
+// here (maxFolio: the PMD size), and the kernel drops only whole folios.
+// Measured (Linux 6.18, ext4): a file written in 1 MiB writes (modelgen)
+// is cached in 1 MiB folios; one written in a single write (a copy) in
+// 2 MiB folios, which a mapping at a 2 MiB-aligned address maps with one
+// PMD each; one read back by MAP_POPULATE's readahead in smaller ones.
+// Then:
+//
+//	POSIX_FADV_DONTNEED over part of a folio     drops nothing of it
+//	MADV_DONTNEED of 800 KiB of a PMD-mapped     Rss falls by 2 MiB: a file PMD is
+//	  2 MiB folio                                zapped whole, not split
+//	POSIX_FADV_DONTNEED, written and not synced  all resident: it starts writeback,
+//	                                             drops no dirty page
+//	sync_file_range(WAIT_BEFORE|WRITE|           0 resident
+//	  WAIT_AFTER), then POSIX_FADV_DONTNEED
+//
+// Expert slices do not end on folio boundaries, so evicting every expert
+// of a model one by one, each with exactly its own bytes, left every
+// straddling folio cached: after engine.NewBudget paged out all 32 experts
+// of a 2-layer tiny MoE (Q8_0, 16 experts) over llama.cpp's mapping,
+// mincore found 13.0 of 13.0 MB of expert bytes resident on a freshly
+// generated file, 0.99 MB on one read back from disk; only a Whole
+// page-out dropped them. So a Cold write also drops, besides its own
+// bytes, those of the pages already in Cold inside its folio window
+// (Region.Drop): the folio shared by two experts goes with the second.
+// It never adds bytes no page covers, such as the dense weights between
+// the expert tensors: releasing an expert may have unmapped the huge page
+// they share with it, and the kernel would then drop them too, though
+// inference reads them every token. Nor bytes a resident tier holds. And
+// it writes dirty pages back first. What stays cached is the folios an
+// expert shares with dense weights, at most maxFolio minus an OS page at
+// each end of each ffn_*_exps tensor: on that tiny MoE 1.5 of 13.0 MB
+// (8 KiB read back from disk); on TestExpertPageOutOverPopulatedMapping's
+// 27 MiB model, whose dense tensors sit between its 2.2 MiB expert
+// tensors, 2.6 MB of 26.8 MB as written and 9.5 MB copied. For a real
+// model, whose expert tensors are hundreds of MB, it is a few per cent at
+// most; Residency reports it.
 //
 // The extent is read and mapped chunk by chunk (4 MiB), so the minor
 // faults of one chunk overlap the readahead of the next. Cold-to-Warm

@@ -923,21 +923,41 @@ func (m *Local) setTier(st *pageState, to TierRole) {
 }
 
 // region builds the Region for st. release lists the tiers whose other
-// pages' bytes must not be released. Caller holds m.opMu.
+// pages' bytes must not be released. Drop adds to Release the bytes of
+// the other pages in Cold that share st's folio window, so that a folio
+// straddling st and a page paged out before it is dropped with the last
+// of them, and takes out the bytes of every page a resident tier holds.
+// Bytes no page covers (dense weights around the experts) are never
+// added: they may sit in a huge page the kernel unmapped whole when part
+// of it was released, and only a page placed in Cold asks for its bytes
+// to go. Caller holds m.opMu.
 func (m *Local) region(st *pageState, release ...TierRole) *Region {
-	r := &Region{Ref: st.ref, File: st.art.file, Bytes: st.cost, Extents: st.ext, Release: st.ext}
-	var keep []Extent
+	r := &Region{Ref: st.ref, File: st.art.file, Bytes: st.cost, Extents: st.ext}
+	win := folioExtents(st.ext, st.art.size)
+	var keep, held, cold []Extent
 	for o := range st.art.pages {
-		if o == st || o.tier == TierNone {
+		if o == st || o.tier == TierNone || !overlaps(o.ext, win) {
 			continue
 		}
-		for _, t := range release {
-			if o.tier == t && overlaps(o.ext, st.ext) {
-				keep = append(keep, o.ext...)
-			}
+		spared := slices.Contains(release, o.tier)
+		if spared {
+			keep = append(keep, o.ext...) // bytes outside st.ext subtract nothing
+		}
+		switch {
+		case spared || o.tier.Resident():
+			held = append(held, o.ext...)
+		case o.tier == TierCold:
+			cold = append(cold, o.ext...)
 		}
 	}
 	r.Release = subtractExtents(st.ext, keep)
+	r.Drop = r.Release
+	if len(cold) > 0 {
+		// The neighbours' bytes inside the window only: a Cold Whole page
+		// must not turn each eviction into a walk of the whole file.
+		near := subtractExtents(win, subtractExtents(win, cold))
+		r.Drop = subtractExtents(mergeExtents(slices.Concat(near, r.Release)), held)
+	}
 	return r
 }
 
@@ -1267,7 +1287,7 @@ func (m *Local) freeze(ctx context.Context, a *artifact, ref PageRef) error {
 	}
 	a.pages = make(map[*pageState]struct{})
 	m.mu.Unlock()
-	if err := a.file.evict([]Extent{{0, alignUp(a.size)}}); err != nil {
+	if err := a.file.evict([]Extent{{0, alignUp(a.size)}}, nil); err != nil {
 		return err
 	}
 	if a.thawed {

@@ -21,6 +21,26 @@ func alignDown(off int64) int64 { return off &^ int64(pageSize-1) }
 // alignUp rounds off up to a page boundary.
 func alignUp(off int64) int64 { return (off + int64(pageSize) - 1) &^ int64(pageSize-1) }
 
+// maxFolio is the most bytes one folio of the page cache holds (a power of
+// two, at least pageSize): a file is cached in naturally aligned folios of
+// up to this size, and the kernel drops only whole folios.
+var maxFolio = largestFolio()
+
+// folioExtents rounds each extent out to maxFolio boundaries, clamps it to
+// the file's pages and merges: the window holding every folio that holds
+// a byte of ex. Caller passes page-aligned extents.
+func folioExtents(ex []Extent, size int64) []Extent {
+	out := make([]Extent, 0, len(ex))
+	limit := alignUp(size)
+	for _, e := range ex {
+		lo, hi := e.Off&^(maxFolio-1), min((e.End()+maxFolio-1)&^(maxFolio-1), limit)
+		if hi > lo {
+			out = append(out, Extent{Off: lo, Len: hi - lo})
+		}
+	}
+	return mergeExtents(out)
+}
+
 // alignExtents rounds each extent out to page boundaries, clamps it to
 // [0, size) rounded up, sorts and merges overlapping or touching extents.
 func alignExtents(raw []Extent, size int64) []Extent {
@@ -442,18 +462,31 @@ func (a *ArtifactFile) unlock(ex []Extent) error {
 	return nil
 }
 
-// evict drops the extents from the page cache: MADV_DONTNEED on the part
-// of each extent every mapping maps (so no page table still maps them), then POSIX_FADV_DONTNEED on
-// the file. Either alone leaves the pages resident (doc.go has the figures).
-// Locked pages must be unlocked first.
-func (a *ArtifactFile) evict(ex []Extent) error {
-	for _, e := range ex {
+// evict drops release from the page cache. MADV_DONTNEED on the part of
+// each extent every mapping maps, so that no page table still maps them;
+// then, over drop, writeback (sysWriteBack: the kernel drops no dirty
+// page) and POSIX_FADV_DONTNEED. Either of the two calls alone leaves the
+// pages resident (doc.go has the figures). drop holds release and the
+// Cold neighbours that share its folios (Region.Drop; nil means release):
+// the kernel drops a folio only when its range covers all of it, and
+// still keeps any folio that is mapped, locked or dirty. Locked pages
+// must be unlocked first.
+func (a *ArtifactFile) evict(release, drop []Extent) error {
+	for _, e := range release {
 		for _, m := range a.maps {
 			if c, ok := m.clip(e); ok {
 				if err := sysDontNeed(m.addrOf(c.Off), c.Len); err != nil {
 					return err
 				}
 			}
+		}
+	}
+	if drop == nil {
+		drop = release
+	}
+	for _, e := range drop {
+		if err := sysWriteBack(a.f, e.Off, e.Len); err != nil {
+			return err
 		}
 		if err := sysFadviseDontNeed(a.f, e.Off, e.Len); err != nil {
 			return err

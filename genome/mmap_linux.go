@@ -5,6 +5,8 @@ package genome
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +91,38 @@ func sysFadviseDontNeed(f *os.File, off, n int64) error {
 		return &SyscallError{Op: "posix_fadvise(POSIX_FADV_DONTNEED) " + f.Name(), Addr: uintptr(off), Len: n, Err: err}
 	}
 	return nil
+}
+
+// sysWriteBack writes back the dirty pages of [off, off+n) of f and waits
+// for it: POSIX_FADV_DONTNEED only starts the writeback and drops no dirty
+// page or page under writeback, so without this a file written moments
+// ago stays cached however often it is evicted. On a clean range it only
+// looks up the page cache's dirty and writeback marks.
+func sysWriteBack(f *os.File, off, n int64) error {
+	const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+	if err := unix.SyncFileRange(int(f.Fd()), off, n, flags); err != nil {
+		return &SyscallError{Op: "sync_file_range " + f.Name(), Addr: uintptr(off), Len: n, Err: err}
+	}
+	return nil
+}
+
+// pmdSizeFile holds the size of a PMD-mapped huge page.
+const pmdSizeFile = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
+
+// largestFolio returns the most bytes one folio of the page cache may
+// hold: 2^MAX_PAGECACHE_ORDER pages, which is the PMD size (2 MiB with
+// 4 KiB pages) where transparent huge pages are built in, at most 2^11
+// pages (the xarray's limit, 128 MiB with 64 KiB pages), and less without
+// THP. When the PMD size cannot be read, 2 MiB is assumed: a bound too
+// large only costs a longer page-cache walk.
+func largestFolio() int64 {
+	n := int64(2 << 20)
+	if b, err := os.ReadFile(pmdSizeFile); err == nil {
+		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && v&(v-1) == 0 {
+			n = v
+		}
+	}
+	return max(min(n, int64(pageSize)<<11), int64(pageSize))
 }
 
 func sysFadviseWillNeed(f *os.File, off, n int64) error {

@@ -25,6 +25,8 @@ func sysFadviseDontNeed(f *os.File, off, n int64) error {
 	return ErrUnsupported
 }
 func sysFadviseWillNeed(f *os.File, off, n int64) error { return ErrUnsupported }
+func sysWriteBack(f *os.File, off, n int64) error       { return ErrUnsupported }
+func largestFolio() int64                               { return int64(pageSize) }
 func sysRandom(addr uintptr, n int64) error             { return ErrUnsupported }
 func sysNormal(addr uintptr, n int64) error             { return ErrUnsupported }
 func openRandom(path string) (*os.File, error)          { return nil, ErrUnsupported }

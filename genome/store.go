@@ -21,6 +21,16 @@ type Region struct {
 	// shares an OS page with this one, be it to let go of the page or to
 	// undo a move that failed half-way.
 	Release []Extent
+	// Drop is what a store that drops r from the page cache hands the
+	// kernel for it: Release, plus the bytes of the pages already in Cold
+	// that share a folio with it (within the folio-aligned window around
+	// Extents), less the bytes of every page a resident tier holds.
+	// POSIX_FADV_DONTNEED drops only folios wholly inside its range, and
+	// a file's folios straddle page boundaries, so dropping Release alone
+	// leaves cached every folio it shares with a neighbour, even once the
+	// neighbour is Cold too. Bytes no page covers are never added (see
+	// doc.go, Folios). nil means Release.
+	Drop []Extent
 }
 
 // TierStore is one tier's memory: it moves a page's bytes into the tier
@@ -123,13 +133,15 @@ type ColdStore struct{ meter }
 // NewColdStore returns the Cold tier.
 func NewColdStore() *ColdStore { return &ColdStore{meter{role: TierCold}} }
 
-// Read drops r's Release ranges from the page cache: a file thawed from
-// Frozen arrives through the page cache and is made cold here.
+// Read drops r's Release ranges (with the folios of Drop) from the page
+// cache: a file thawed from Frozen arrives through the page cache and is
+// made cold here.
 func (s *ColdStore) Read(ctx context.Context, r *Region) error { return s.Write(ctx, r) }
 
-// Write drops r's Release ranges from the page cache.
+// Write drops r's Release ranges, and the folios of Drop, from the page
+// cache.
 func (s *ColdStore) Write(ctx context.Context, r *Region) error {
-	if err := r.File.evict(r.Release); err != nil {
+	if err := r.File.evict(r.Release, r.Drop); err != nil {
 		return err
 	}
 	s.used.Add(r.Bytes)
