@@ -198,19 +198,50 @@ func (c *Context) Close() error {
 // Model is the model the context was created for.
 func (c *Context) Model() *Model { return c.model }
 
-// NCtx, NBatch, NUbatch and NSeqMax report the sizes llama.cpp chose.
-func (c *Context) NCtx() int    { return int(C.llama_n_ctx(c.c)) }
-func (c *Context) NBatch() int  { return int(C.llama_n_batch(c.c)) }
-func (c *Context) NUbatch() int { return int(C.llama_n_ubatch(c.c)) }
-func (c *Context) NSeqMax() int { return int(C.llama_n_seq_max(c.c)) }
+// NCtx, NBatch, NUbatch and NSeqMax report the sizes llama.cpp chose; 0
+// after Close. (Every method of a closed Context is safe to call: those
+// that return an error return ErrClosed, the others do nothing.)
+func (c *Context) NCtx() int {
+	if c.c == nil {
+		return 0
+	}
+	return int(C.llama_n_ctx(c.c))
+}
+
+func (c *Context) NBatch() int {
+	if c.c == nil {
+		return 0
+	}
+	return int(C.llama_n_batch(c.c))
+}
+
+func (c *Context) NUbatch() int {
+	if c.c == nil {
+		return 0
+	}
+	return int(C.llama_n_ubatch(c.c))
+}
+
+func (c *Context) NSeqMax() int {
+	if c.c == nil {
+		return 0
+	}
+	return int(C.llama_n_seq_max(c.c))
+}
 
 // SetThreads sets the generation and prompt thread counts.
 func (c *Context) SetThreads(gen, batch int) {
+	if c.c == nil {
+		return
+	}
 	C.llama_set_n_threads(c.c, C.int32_t(gen), C.int32_t(batch))
 }
 
 // Threads returns the generation and prompt thread counts.
 func (c *Context) Threads() (gen, batch int) {
+	if c.c == nil {
+		return 0, 0
+	}
 	return int(C.llama_n_threads(c.c)), int(C.llama_n_threads_batch(c.c))
 }
 
@@ -335,6 +366,9 @@ func (c *Context) Logits(i int) ([]float32, error) {
 
 // ClearMemory empties the KV cache; data also zeroes its buffers.
 func (c *Context) ClearMemory(data bool) {
+	if c.c == nil {
+		return
+	}
 	C.llama_memory_clear(C.llama_get_memory(c.c), C.bool(data))
 }
 
@@ -342,31 +376,48 @@ func (c *Context) ClearMemory(data bool) {
 // (p0 < 0: from the start, p1 < 0: to the end; seq < 0: every sequence).
 // It reports false when a partial removal is not possible.
 func (c *Context) RemoveSeq(seq, p0, p1 int32) bool {
+	if c.c == nil {
+		return false
+	}
 	return bool(C.llama_memory_seq_rm(C.llama_get_memory(c.c), C.llama_seq_id(seq), C.llama_pos(p0), C.llama_pos(p1)))
 }
 
 // CopySeq makes positions [p0, p1) of sequence src also belong to dst.
 func (c *Context) CopySeq(src, dst, p0, p1 int32) {
+	if c.c == nil {
+		return
+	}
 	C.llama_memory_seq_cp(C.llama_get_memory(c.c), C.llama_seq_id(src), C.llama_seq_id(dst), C.llama_pos(p0), C.llama_pos(p1))
 }
 
 // KeepSeq removes every sequence but seq.
 func (c *Context) KeepSeq(seq int32) {
+	if c.c == nil {
+		return
+	}
 	C.llama_memory_seq_keep(C.llama_get_memory(c.c), C.llama_seq_id(seq))
 }
 
 // ShiftSeq adds delta to the positions [p0, p1) of sequence seq (a context
 // shift). Check CanShift first.
 func (c *Context) ShiftSeq(seq, p0, p1, delta int32) {
+	if c.c == nil {
+		return
+	}
 	C.llama_memory_seq_add(C.llama_get_memory(c.c), C.llama_seq_id(seq), C.llama_pos(p0), C.llama_pos(p1), C.llama_pos(delta))
 }
 
 // CanShift reports whether the memory supports ShiftSeq.
-func (c *Context) CanShift() bool { return bool(C.llama_memory_can_shift(C.llama_get_memory(c.c))) }
+func (c *Context) CanShift() bool {
+	return c.c != nil && bool(C.llama_memory_can_shift(C.llama_get_memory(c.c)))
+}
 
 // SeqPosRange returns the smallest and largest position of seq in the KV
 // cache, or (-1, -1) when it is empty.
 func (c *Context) SeqPosRange(seq int32) (min, max int32) {
+	if c.c == nil {
+		return -1, -1
+	}
 	mem := C.llama_get_memory(c.c)
 	return int32(C.llama_memory_seq_pos_min(mem, C.llama_seq_id(seq))), int32(C.llama_memory_seq_pos_max(mem, C.llama_seq_id(seq)))
 }
@@ -397,6 +448,9 @@ func rate(n int, ms float64) float64 {
 // Perf returns the context's counters. It waits for a decode still running
 // on an asynchronous backend, so the counters include every decode made.
 func (c *Context) Perf() Perf {
+	if c.c == nil {
+		return Perf{}
+	}
 	C.llama_synchronize(c.c)
 	d := C.llama_perf_context(c.c)
 	return Perf{
@@ -409,6 +463,9 @@ func (c *Context) Perf() Perf {
 // ResetPerf zeroes the counters. It first waits for a decode still in
 // flight, whose time would otherwise be booked after the reset.
 func (c *Context) ResetPerf() {
+	if c.c == nil {
+		return
+	}
 	C.llama_synchronize(c.c)
 	C.llama_perf_context_reset(c.c)
 }

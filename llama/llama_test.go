@@ -117,6 +117,90 @@ func TestLoadModelMetadata(t *testing.T) {
 	}
 }
 
+// TestMethodsAfterClose calls every method of a closed Context, Sampler,
+// Model and Vocab: none may hand llama.cpp a NULL or freed pointer; those
+// that return errors return ErrClosed.
+func TestMethodsAfterClose(t *testing.T) {
+	m, err := llama.LoadModel(testModel(t, "tiny-dense", gguf.TypeQ8_0), llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Vocab()
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s.Close()
+	if n := c.NCtx() + c.NBatch() + c.NUbatch() + c.NSeqMax(); n != 0 {
+		t.Errorf("sizes of a closed context: got %d, want 0", n)
+	}
+	c.SetThreads(2, 2)
+	c.Threads()
+	c.ClearMemory(true)
+	c.RemoveSeq(0, -1, -1)
+	c.CopySeq(0, 1, -1, -1)
+	c.KeepSeq(0)
+	c.ShiftSeq(0, 0, 1, 1)
+	c.CanShift()
+	c.SeqPosRange(0)
+	c.Perf()
+	c.ResetPerf()
+	c.Synchronize()
+	c.Interrupt()
+	b, _ := llama.NewBatch(4, 1)
+	defer b.Close()
+	b.Add(1, 0, 0, true)
+	for name, err := range map[string]error{
+		"Decode":        c.Decode(b),
+		"SetAdapter":    c.ClearAdapters(),
+		"Logits":        func() error { _, err := c.Logits(0); return err }(),
+		"Sample":        func() error { _, err := s.Sample(c, -1); return err }(),
+		"Tokenize(pre)": func() error { _, err := v.Tokenize("x", false, false); return err }(),
+	} {
+		if name == "Tokenize(pre)" {
+			if err != nil {
+				t.Errorf("Tokenize before the model's Close: %v", err)
+			}
+			continue
+		}
+		if !errors.Is(err, llama.ErrClosed) {
+			t.Errorf("%s on a closed context: got %v, want ErrClosed", name, err)
+		}
+	}
+	s.Accept(1)
+	s.Reset()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Description() != "" || m.Size() != 0 || m.ParamCount() != 0 || m.Layers() != 0 || m.EmbeddingSize() != 0 ||
+		m.Heads() != 0 || m.HeadsKV() != 0 || m.TrainContext() != 0 || m.MetaMap() != nil || m.ExpertCount() != 0 {
+		t.Error("a closed model reports non-zero facts")
+	}
+	if _, ok := m.Meta("general.architecture"); ok {
+		t.Error("Meta of a closed model: got ok")
+	}
+	if v.Size() != 0 || v.BOS() != llama.NullToken || v.EOS() != llama.NullToken || v.EOT() != llama.NullToken || v.AddBOS() || v.IsEOG(2) || v.IsControl(1) {
+		t.Error("the vocabulary of a closed model reports tokens")
+	}
+	if _, err := v.Tokenize("x", true, false); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("Tokenize after the model's Close: got %v, want ErrClosed", err)
+	}
+	if _, err := v.Piece(1, false); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("Piece after the model's Close: got %v, want ErrClosed", err)
+	}
+	if _, err := v.Text(1); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("Text after the model's Close: got %v, want ErrClosed", err)
+	}
+	if _, err := v.Detokenize([]llama.Token{1}, false, false); !errors.Is(err, llama.ErrClosed) {
+		t.Errorf("Detokenize after the model's Close: got %v, want ErrClosed", err)
+	}
+}
+
 func TestCloseIdempotent(t *testing.T) {
 	m, err := llama.LoadModel(testModel(t, "tiny-dense", gguf.TypeQ8_0), llama.ModelParams{})
 	if err != nil {

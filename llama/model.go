@@ -282,6 +282,7 @@ func (m *Model) Close() error {
 	m.adapters = nil
 	C.llama_model_free(m.c)
 	m.c = nil
+	m.vocab.c = nil // the vocabulary was part of the model
 	runtime.SetFinalizer(m, nil)
 	return nil
 }
@@ -294,6 +295,9 @@ func (m *Model) Vocab() *Vocab { return m.vocab }
 
 // Description is llama.cpp's one-line description, e.g. "llama 1B Q4_0".
 func (m *Model) Description() string {
+	if m.c == nil {
+		return ""
+	}
 	var buf [256]C.char
 	n := C.llama_model_desc(m.c, &buf[0], C.size_t(len(buf)))
 	if n < 0 {
@@ -303,27 +307,66 @@ func (m *Model) Description() string {
 }
 
 // Size is the total byte size of the model's tensors.
-func (m *Model) Size() uint64 { return uint64(C.llama_model_size(m.c)) }
+func (m *Model) Size() uint64 {
+	if m.c == nil {
+		return 0
+	}
+	return uint64(C.llama_model_size(m.c))
+}
 
 // ParamCount is the number of parameters.
-func (m *Model) ParamCount() uint64 { return uint64(C.llama_model_n_params(m.c)) }
+func (m *Model) ParamCount() uint64 {
+	if m.c == nil {
+		return 0
+	}
+	return uint64(C.llama_model_n_params(m.c))
+}
 
 // Layers is the number of transformer blocks.
-func (m *Model) Layers() int { return int(C.llama_model_n_layer(m.c)) }
+func (m *Model) Layers() int {
+	if m.c == nil {
+		return 0
+	}
+	return int(C.llama_model_n_layer(m.c))
+}
 
 // EmbeddingSize is n_embd.
-func (m *Model) EmbeddingSize() int { return int(C.llama_model_n_embd(m.c)) }
+func (m *Model) EmbeddingSize() int {
+	if m.c == nil {
+		return 0
+	}
+	return int(C.llama_model_n_embd(m.c))
+}
 
 // Heads is the number of attention heads; HeadsKV the number of KV heads.
-func (m *Model) Heads() int   { return int(C.llama_model_n_head(m.c)) }
-func (m *Model) HeadsKV() int { return int(C.llama_model_n_head_kv(m.c)) }
+func (m *Model) Heads() int {
+	if m.c == nil {
+		return 0
+	}
+	return int(C.llama_model_n_head(m.c))
+}
+
+func (m *Model) HeadsKV() int {
+	if m.c == nil {
+		return 0
+	}
+	return int(C.llama_model_n_head_kv(m.c))
+}
 
 // TrainContext is the context length the model was trained with.
-func (m *Model) TrainContext() int { return int(C.llama_model_n_ctx_train(m.c)) }
+func (m *Model) TrainContext() int {
+	if m.c == nil {
+		return 0
+	}
+	return int(C.llama_model_n_ctx_train(m.c))
+}
 
 // Meta returns a metadata value rendered as a string, as llama.cpp stores
 // it; ok is false when the key is absent. Arrays are not available.
 func (m *Model) Meta(key string) (string, bool) {
+	if m.c == nil {
+		return "", false
+	}
 	ckey := C.CString(key)
 	defer C.free(unsafe.Pointer(ckey))
 	n := C.llama_model_meta_val_str(m.c, ckey, nil, 0)
@@ -337,6 +380,9 @@ func (m *Model) Meta(key string) (string, bool) {
 
 // MetaMap returns every scalar metadata key and value.
 func (m *Model) MetaMap() map[string]string {
+	if m.c == nil {
+		return nil
+	}
 	n := int(C.llama_model_meta_count(m.c))
 	out := make(map[string]string, n)
 	buf := make([]byte, 4096)

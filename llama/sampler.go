@@ -102,10 +102,18 @@ func (s *Sampler) Sample(ctx *Context, idx int) (Token, error) {
 
 // Accept records t in the chain's history without sampling, e.g. for the
 // prompt tokens when penalties should see them.
-func (s *Sampler) Accept(t Token) { C.llama_sampler_accept(s.c, C.llama_token(t)) }
+func (s *Sampler) Accept(t Token) {
+	if s.c != nil {
+		C.llama_sampler_accept(s.c, C.llama_token(t))
+	}
+}
 
 // Reset clears the chain's history and reseeds nothing.
-func (s *Sampler) Reset() { C.llama_sampler_reset(s.c) }
+func (s *Sampler) Reset() {
+	if s.c != nil {
+		C.llama_sampler_reset(s.c)
+	}
+}
 
 // Close frees the chain. It is idempotent.
 func (s *Sampler) Close() error {

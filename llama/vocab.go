@@ -21,23 +21,51 @@ type Vocab struct {
 	model *Model
 }
 
-// Size is the number of tokens.
-func (v *Vocab) Size() int { return int(C.llama_vocab_n_tokens(v.c)) }
+// Size is the number of tokens; 0 once the model is closed. (After the
+// model's Close every Vocab method is safe: those returning an error
+// return ErrClosed, the others zero values or NullToken.)
+func (v *Vocab) Size() int {
+	if v.c == nil {
+		return 0
+	}
+	return int(C.llama_vocab_n_tokens(v.c))
+}
 
 // BOS, EOS and EOT return the special tokens, or NullToken.
-func (v *Vocab) BOS() Token { return Token(C.llama_vocab_bos(v.c)) }
-func (v *Vocab) EOS() Token { return Token(C.llama_vocab_eos(v.c)) }
-func (v *Vocab) EOT() Token { return Token(C.llama_vocab_eot(v.c)) }
+func (v *Vocab) BOS() Token {
+	if v.c == nil {
+		return NullToken
+	}
+	return Token(C.llama_vocab_bos(v.c))
+}
+
+func (v *Vocab) EOS() Token {
+	if v.c == nil {
+		return NullToken
+	}
+	return Token(C.llama_vocab_eos(v.c))
+}
+
+func (v *Vocab) EOT() Token {
+	if v.c == nil {
+		return NullToken
+	}
+	return Token(C.llama_vocab_eot(v.c))
+}
 
 // AddBOS reports whether the model wants a BOS token at the start of a
 // prompt.
-func (v *Vocab) AddBOS() bool { return bool(C.llama_vocab_get_add_bos(v.c)) }
+func (v *Vocab) AddBOS() bool { return v.c != nil && bool(C.llama_vocab_get_add_bos(v.c)) }
 
 // IsEOG reports whether t ends generation (EOS, EOT, or another EOG token).
-func (v *Vocab) IsEOG(t Token) bool { return bool(C.llama_vocab_is_eog(v.c, C.llama_token(t))) }
+func (v *Vocab) IsEOG(t Token) bool {
+	return v.c != nil && bool(C.llama_vocab_is_eog(v.c, C.llama_token(t)))
+}
 
 // IsControl reports whether t is a control token.
-func (v *Vocab) IsControl(t Token) bool { return bool(C.llama_vocab_is_control(v.c, C.llama_token(t))) }
+func (v *Vocab) IsControl(t Token) bool {
+	return v.c != nil && bool(C.llama_vocab_is_control(v.c, C.llama_token(t)))
+}
 
 // Text is the stored text of token t (for byte tokens, e.g. "<0x41>").
 func (v *Vocab) Text(t Token) (string, error) {
@@ -48,6 +76,9 @@ func (v *Vocab) Text(t Token) (string, error) {
 }
 
 func (v *Vocab) check(t Token) error {
+	if v.c == nil {
+		return fmt.Errorf("llama: vocab: %w", ErrClosed)
+	}
 	if t < 0 || int(t) >= v.Size() {
 		return fmt.Errorf("%w: %d (vocabulary has %d tokens)", ErrTokenOutOfRange, t, v.Size())
 	}
@@ -63,6 +94,9 @@ func (v *Vocab) Tokenize(text string, addSpecial, parseSpecial bool) ([]Token, e
 
 // AppendTokens is Tokenize appending to dst, so a caller can reuse a buffer.
 func (v *Vocab) AppendTokens(dst []Token, text string, addSpecial, parseSpecial bool) ([]Token, error) {
+	if v.c == nil {
+		return dst, fmt.Errorf("llama: tokenize: %w", ErrClosed)
+	}
 	if len(text) > 1<<30 {
 		return dst, fmt.Errorf("llama: tokenize: text of %d bytes is too long", len(text))
 	}
@@ -130,6 +164,9 @@ func (v *Vocab) AppendPiece(dst []byte, t Token, special bool) ([]byte, error) {
 // Detokenize converts tokens back to text. removeSpecial drops BOS/EOS the
 // model adds; unparseSpecial renders control tokens as text.
 func (v *Vocab) Detokenize(tokens []Token, removeSpecial, unparseSpecial bool) (string, error) {
+	if v.c == nil {
+		return "", fmt.Errorf("llama: detokenize: %w", ErrClosed)
+	}
 	for _, t := range tokens {
 		if err := v.check(t); err != nil {
 			return "", err
