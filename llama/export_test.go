@@ -13,3 +13,6 @@ func (c *Context) DecodeNumber() uint64 {
 	defer c.mu.Unlock()
 	return c.gen
 }
+
+// PinnedPath exposes pinnedPath.
+var PinnedPath = pinnedPath

@@ -14,6 +14,8 @@ import (
 	"runtime/cgo"
 	"sync"
 	"unsafe"
+
+	"github.com/strata-llm/strata/gguf"
 )
 
 // ModelParams configures LoadModel. The zero value loads with llama.cpp's
@@ -129,9 +131,27 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 	// validator reads the same header and tensor table with bounds checks
 	// first, so a corrupt file is an error naming the field and offset
 	// instead of a crash.
-	if err := validateFile(path); err != nil {
+	//
+	// llama.cpp then opens the very file that was validated: the file is
+	// opened once, and llama.cpp is given /proc/self/fd/N for it, so a file
+	// swapped or rewritten at the path in between cannot reach llama.cpp
+	// unvalidated.
+	fh, err := os.Open(path)
+	if err != nil {
 		return nil, fmt.Errorf("llama: load model: %w", err)
 	}
+	defer fh.Close()
+	info, err := gguf.Read(fh, st.Size())
+	if err == nil {
+		info.Path = path
+		err = Validate(info)
+	} else {
+		err = fmt.Errorf("%s: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("llama: load model: %w", err)
+	}
+	loadPath := pinnedPath(fh, path, info)
 
 	cp := C.llama_model_default_params()
 	// The mode is always explicit: llama.cpp's AUTO turns mapping off when
@@ -176,7 +196,7 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 	defer h.Delete()
 	C.strata_set_progress(&cp, C.uintptr_t(h))
 
-	cpath := C.CString(path)
+	cpath := C.CString(loadPath)
 	defer C.free(unsafe.Pointer(cpath))
 	logSink.takeLastError()
 	cm := C.llama_model_load_from_file(cpath, cp)
@@ -200,6 +220,20 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 		}
 	})
 	return m, nil
+}
+
+// pinnedPath returns a path that names the open file fh itself
+// (/proc/self/fd/N on Linux), or path where there is none. A split model
+// keeps its path: llama.cpp finds the other splits by the first one's name.
+func pinnedPath(fh *os.File, path string, info *gguf.File) string {
+	if n, ok := info.Uint("split.count"); ok && n > 1 {
+		return path
+	}
+	p := fmt.Sprintf("/proc/self/fd/%d", fh.Fd())
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return path
+	}
+	return p
 }
 
 // buildOverrides turns the rules into llama.cpp's NULL-terminated

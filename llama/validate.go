@@ -14,24 +14,15 @@ const (
 	maxLayers  = 512
 )
 
-// validateFile checks a model file before llama.cpp reads it. llama.cpp
-// reports most problems as exceptions, which become errors, but some it
-// asserts on and so kills the process: a zero-length key or tensor name in
-// its GGUF reader, an array of the wrong element type where it expects
-// integers or strings, expert counts it cannot handle. Each rule here
-// mirrors one such assertion at the pinned commit; a file that breaks one
-// is refused with an error that names the key.
-func validateFile(path string) error {
-	f, err := gguf.Open(path)
-	if err != nil {
-		return err
-	}
-	return Validate(f)
-}
-
-// Validate applies to an opened GGUF file the checks LoadModel makes
-// before llama.cpp reads it (see validateFile); `strata inspect` uses it so
-// that a file the loader refuses is never reported as fine.
+// Validate checks an opened GGUF file for what llama.cpp's loader cannot
+// survive, before LoadModel hands the file to llama.cpp (and for `strata
+// inspect`, so that a file the loader refuses is never reported as fine).
+// llama.cpp reports most problems as exceptions, which become errors, but
+// some it asserts on and so kills the process: a zero-length key or tensor
+// name in its GGUF reader, an array of the wrong element type where it
+// expects integers or strings, layer and expert counts it cannot handle.
+// Each rule here mirrors one such assertion of the vendored release; a
+// file that breaks one is refused with an error that names the key.
 func Validate(f *gguf.File) error {
 	path := f.Path
 	// The gguf reader already refuses what llama.cpp's gguf reader asserts

@@ -98,3 +98,51 @@ func TestValidateRefusesWhatLlamaAssertsOn(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadReadsTheValidatedFile: LoadModel hands llama.cpp the file it
+// validated (/proc/self/fd/N), so a file put in its place at the path
+// after the check (here: a corrupt one renamed over it) is never what
+// llama.cpp reads.
+func TestLoadReadsTheValidatedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.gguf")
+	src, err := os.ReadFile(testModel(t, "tiny-dense", gguf.TypeQ8_0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	info, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := llama.PinnedPath(fh, path, info)
+	if pinned == path {
+		t.Skip("no /proc/self/fd here")
+	}
+	// The swap: garbage replaces the file at the path.
+	bad := filepath.Join(dir, "bad.gguf")
+	if err := os.WriteFile(bad, []byte("GGUF but not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bad, path); err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.LoadModel(pinned, llama.ModelParams{})
+	if err != nil {
+		t.Fatalf("load through the pinned path after the swap: %v", err)
+	}
+	defer m.Close()
+	if m.Layers() == 0 {
+		t.Error("the pinned path did not load the validated model")
+	}
+	if _, err := llama.LoadModel(path, llama.ModelParams{}); err == nil {
+		t.Error("the swapped-in garbage at the path loaded")
+	}
+}
