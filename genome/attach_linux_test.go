@@ -183,6 +183,25 @@ func TestDetachKeepsWarmLocked(t *testing.T) {
 	}
 }
 
+// TestCloseDetaches: closing the genome without DetachMappings hands
+// read-around back to the kernel on the foreign mapping all the same.
+func TestCloseDetaches(t *testing.T) {
+	fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	llama := foreignMap(t, fx.path, 4*mib)
+	if _, err := fx.m.AttachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	if !smapsFlag(t, llama, "rr") {
+		t.Fatal("attached: llama's mapping lacks MADV_RANDOM (VmFlags rr)")
+	}
+	if err := fx.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if smapsFlag(t, llama, "rr") {
+		t.Error("closed without detaching: llama's mapping still has MADV_RANDOM (VmFlags rr)")
+	}
+}
+
 func TestAttachWithoutForeignMapping(t *testing.T) {
 	fx := newFixture(t, mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
 	_, err := fx.m.AttachMappings(fx.art)

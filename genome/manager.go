@@ -1468,8 +1468,17 @@ func (m *Local) Close() error {
 	m.mu.Unlock()
 	var first error
 	for _, a := range arts {
-		if err := m.revalidate(a); err != nil && first == nil {
-			first = err
+		if err := m.revalidate(a); err != nil {
+			if first == nil {
+				first = err
+			}
+		} else if a.file != nil && a.file.hasForeign() {
+			// Closing without DetachMappings must not leave MADV_RANDOM
+			// on llama.cpp's mapping: inference would then fault one
+			// page at a time for the rest of the model's life.
+			if err := a.file.detach(); err != nil && first == nil {
+				first = err
+			}
 		}
 		for st := range a.pages {
 			if st.tier == TierWarm {
