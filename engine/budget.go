@@ -19,6 +19,7 @@ type Budget struct {
 	Genome *genome.Local
 	Pager  *ExpertPager
 	id     genome.ArtifactID
+	unhook func() // removes the model's OnClose hook
 }
 
 // Artifact is the model file's ID in b.Genome.
@@ -47,6 +48,9 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	}
 	b := &Budget{Genome: gm}
 	fail := func(err error) (*Budget, error) {
+		if b.unhook != nil {
+			b.unhook()
+		}
 		gm.Close()
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
@@ -56,6 +60,11 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	if _, err := gm.AttachMappings(b.id); err != nil {
 		return fail(fmt.Errorf("%w (was the model loaded with mmap?)", err))
 	}
+	// The model's Close detaches the genome before llama.cpp unmaps the
+	// file, whatever the order the caller closes in: DetachMappings takes
+	// the genome's lock, so it waits for a paging operation in flight, and
+	// none can act on the range once llama.cpp has released it.
+	b.unhook = m.OnClose(func() { gm.DetachMappings(b.id) })
 	// Inference reads and pages experts; evicting them is the engine's own
 	// business, done under a persona allowed to.
 	who, self := genome.NewPersonaID(), genome.NewPersonaID()
@@ -80,12 +89,14 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	return b, nil
 }
 
-// Close lets go of llama.cpp's mapping and closes the genome. Call it
-// before the model is closed. It is idempotent.
+// Close lets go of llama.cpp's mapping and closes the genome. It is
+// idempotent, and safe before or after the model's Close (which detaches
+// the genome itself).
 func (b *Budget) Close() error {
 	if b == nil || b.Genome == nil {
 		return nil
 	}
+	b.unhook()
 	err := errors.Join(b.Genome.DetachMappings(b.id), b.Genome.Close())
 	b.Genome = nil
 	return err

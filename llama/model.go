@@ -82,6 +82,30 @@ type Model struct {
 	mu       sync.Mutex
 	contexts int        // open contexts
 	adapters []*Adapter // loaded adapters, freed by llama.cpp with the model
+	onClose  map[int]func()
+	nextHook int
+}
+
+// OnClose registers fn to run when the model is closed, under the model's
+// lock and before llama.cpp frees the model and unmaps its file. A genome
+// attached to llama.cpp's mapping detaches there (engine.NewBudget does),
+// so nothing can act on that address range once it is released and
+// possibly reused. fn must not call the model's methods. The returned
+// function unregisters fn.
+func (m *Model) OnClose(fn func()) (remove func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.onClose == nil {
+		m.onClose = map[int]func(){}
+	}
+	id := m.nextHook
+	m.nextHook++
+	m.onClose[id] = fn
+	return func() {
+		m.mu.Lock()
+		delete(m.onClose, id)
+		m.mu.Unlock()
+	}
 }
 
 // loadProgress bridges llama.cpp's progress callback to ModelParams.Progress
@@ -310,6 +334,10 @@ func (m *Model) Close() error {
 	if m.contexts > 0 {
 		return fmt.Errorf("llama: close model %s: %w: %d context(s) open", m.path, ErrInUse, m.contexts)
 	}
+	for _, fn := range m.onClose {
+		fn()
+	}
+	m.onClose = nil
 	for _, a := range m.adapters {
 		a.c = nil // freed by llama_model_free
 	}

@@ -1,0 +1,52 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/strata-llm/strata/engine"
+	"github.com/strata-llm/strata/llama"
+)
+
+// TestBudgetModelClosedFirst closes the model before the Budget: the
+// model's Close detaches the genome from llama.cpp's mapping before the
+// mapping is released, so the genome's later work touches only its own
+// mapping, and Budget.Close still succeeds.
+func TestBudgetModelClosedFirst(t *testing.T) {
+	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), engine.PagedExperts(llama.ModelParams{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := engine.NewBudget(context.Background(), m, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := generateGreedy(t, m, b.Pager.Observer(), []llama.Token{1, 70, 80}, 4, nil); len(got) != 4 {
+		t.Fatalf("got %d tokens", len(got))
+	}
+	file, err := b.Genome.File(b.Artifact())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := func() int {
+		n := 0
+		for _, mp := range file.Mappings() {
+			if !mp.Owned() {
+				n++
+			}
+		}
+		return n
+	}
+	if foreign() == 0 {
+		t.Fatal("the genome is not attached to llama.cpp's mapping")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := foreign(); n != 0 {
+		t.Errorf("after the model's Close the genome still holds %d foreign mappings", n)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Budget.Close after the model's: %v", err)
+	}
+}
