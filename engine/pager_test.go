@@ -13,7 +13,7 @@ import (
 )
 
 // generateGreedy runs n greedy tokens on a fresh context of m.
-func generateGreedy(t *testing.T, m *llama.Model, obs *llama.Observer, prompt []llama.Token, n int, each func()) []llama.Token {
+func generateGreedy(t testing.TB, m *llama.Model, obs *llama.Observer, prompt []llama.Token, n int, each func()) []llama.Token {
 	t.Helper()
 	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 256, Threads: 1, Observer: obs})
 	if err != nil {

@@ -1,8 +1,5 @@
 package llama
 
-// CHeapInUse exposes cHeapInUse to the external tests.
-var CHeapInUse = cHeapInUse
-
 // InterruptDecode interrupts decode number n only, as DecodeContext's
 // cancellation does.
 func (c *Context) InterruptDecode(n uint64) { c.interrupt(n) }
