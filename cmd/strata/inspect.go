@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -76,6 +77,11 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if n := f.ExpertCount(); n > 0 {
 		fmt.Fprintf(stdout, "\nexpert byte ranges (gate, up, down slices; [offset, end)):\n")
 		for l := 0; l < f.BlockCount(); l++ {
+			if _, err := f.ExpertRanges(l, 0); errors.Is(err, gguf.ErrNotFound) {
+				// A dense layer of an MoE model (DeepSeek's leading layers).
+				fmt.Fprintf(stdout, "  layer %d: dense, no experts\n", l)
+				continue
+			}
 			fmt.Fprintf(stdout, "  layer %d:\n", l)
 			for e := 0; e < n; e++ {
 				rs, err := f.ExpertRanges(l, e)

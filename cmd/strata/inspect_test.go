@@ -29,6 +29,21 @@ func TestInspectAppliesLoaderChecks(t *testing.T) {
 		t.Errorf("inspect of a good model does not say it is loadable:\n%s", out.String())
 	}
 
+	// An MoE model with a dense leading layer: its expert table says so
+	// instead of failing.
+	ds := filepath.Join(dir, "deepseek.gguf")
+	dspec, _ := modelgen.Preset("tiny-deepseek")
+	if err := modelgen.Write(ds, dspec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runInspect([]string{ds}, &out, &errOut); err != nil {
+		t.Fatalf("inspect of a model with a dense leading layer: %v", err)
+	}
+	if !strings.Contains(out.String(), "layer 0: dense, no experts") || !strings.Contains(out.String(), "loadable:     passes") {
+		t.Errorf("inspect of tiny-deepseek: no dense layer 0 or not loadable:\n%s", out.String())
+	}
+
 	w := &gguf.Writer{}
 	for _, kv := range []gguf.KV{
 		{Key: "general.architecture", Value: "llama"},
