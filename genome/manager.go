@@ -471,13 +471,7 @@ func (m *Local) RegisterPersona(p Persona) error {
 // already belong to a persona other than owner (unless actor is that
 // persona, handing them over).
 func (m *Local) RegisterPageOwner(actor PersonaID, ref PageRef, owner PersonaID) error {
-	m.opMu.Lock()
-	d, err := m.registerOwner(actor, ref, owner)
-	m.opMu.Unlock()
-	if d != nil {
-		return m.deny(*d)
-	}
-	return err
+	return m.locked(func() (*AccessDenied, error) { return m.registerOwner(actor, ref, owner) })
 }
 
 // registerOwner is RegisterPageOwner; it returns a denial for the caller
@@ -1102,13 +1096,7 @@ func (m *Local) PageOut(ctx context.Context, actor PersonaID, ref PageRef, to Ti
 	if !to.Valid() || m.stores[to] == nil {
 		return &UnconfiguredTierError{Role: to, Op: "PageOut"}
 	}
-	m.opMu.Lock()
-	d, err := m.pageOut(ctx, actor, ref, to)
-	m.opMu.Unlock()
-	if d != nil {
-		return m.deny(*d)
-	}
-	return err
+	return m.locked(func() (*AccessDenied, error) { return m.pageOut(ctx, actor, ref, to) })
 }
 
 // pageOut is PageOut; it returns a denial for the caller to publish once
@@ -1156,15 +1144,21 @@ func (m *Local) pageOut(ctx context.Context, actor PersonaID, ref PageRef, to Ti
 	return nil, err
 }
 
-// Pin implements WorkingSetManager.
-func (m *Local) Pin(actor PersonaID, ref PageRef) error {
+// locked runs op under m.opMu and publishes the denial op returns, if any,
+// once the lock is released (the denial recorder may wait for an fsync).
+func (m *Local) locked(op func() (*AccessDenied, error)) error {
 	m.opMu.Lock()
-	d, err := m.pin(actor, ref)
+	d, err := op()
 	m.opMu.Unlock()
 	if d != nil {
 		return m.deny(*d)
 	}
 	return err
+}
+
+// Pin implements WorkingSetManager.
+func (m *Local) Pin(actor PersonaID, ref PageRef) error {
+	return m.locked(func() (*AccessDenied, error) { return m.pin(actor, ref) })
 }
 
 // pin is Pin; it returns a denial for the caller to publish once the lock
@@ -1204,13 +1198,7 @@ func (m *Local) pin(actor PersonaID, ref PageRef) (*AccessDenied, error) {
 // a persona whose rights were narrowed since, or whose page has gained
 // another owner, can still let go of what it holds.
 func (m *Local) Unpin(actor PersonaID, ref PageRef) error {
-	m.opMu.Lock()
-	d, err := m.unpin(actor, ref)
-	m.opMu.Unlock()
-	if d != nil {
-		return m.deny(*d)
-	}
-	return err
+	return m.locked(func() (*AccessDenied, error) { return m.unpin(actor, ref) })
 }
 
 // unpin is Unpin; it returns a denial for the caller to publish once the
