@@ -83,18 +83,7 @@ func TestArchGreedy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, 16)
-			b := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, 16)
-			if !slices.Equal(a, b) {
-				t.Fatalf("greedy outputs differ between contexts:\n got %v\nwant %v", b, a)
-			}
-			distinct := map[llama.Token]bool{}
-			for _, tok := range a {
-				distinct[tok] = true
-			}
-			if len(distinct) < 3 {
-				t.Errorf("got %d distinct tokens in %v, want a varied sequence", len(distinct), a)
-			}
+			a := greedyStable(t, m, prompt, 16)
 			t.Logf("%s: %v", preset, a)
 		})
 	}

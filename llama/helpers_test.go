@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -117,4 +118,24 @@ func greedy(tb testing.TB, c *llama.Context, prompt []llama.Token, n int) []llam
 		pos++
 	}
 	return out
+}
+
+// greedyStable generates n greedy tokens from prompt in two fresh contexts
+// of m, fails unless both give the same varied sequence (at least three
+// distinct tokens), and returns it.
+func greedyStable(t *testing.T, m *llama.Model, prompt []llama.Token, n int) []llama.Token {
+	t.Helper()
+	a := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, n)
+	b := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, n)
+	if !slices.Equal(a, b) {
+		t.Fatalf("greedy outputs differ between contexts:\n got %v\nwant %v", b, a)
+	}
+	distinct := map[llama.Token]bool{}
+	for _, tok := range a {
+		distinct[tok] = true
+	}
+	if len(distinct) < 3 {
+		t.Errorf("got %d distinct tokens in %v, want a varied sequence", len(distinct), a)
+	}
+	return a
 }

@@ -95,18 +95,7 @@ func TestQ4_K_M(t *testing.T) {
 				t.Errorf("logits against the same weights at F32: got correlation %.4f, want at least 0.95", r)
 			}
 
-			a := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, 16)
-			b := greedy(t, newContext(t, m, llama.ContextParams{NCtx: 128}), prompt, 16)
-			if !slices.Equal(a, b) {
-				t.Fatalf("greedy outputs differ between contexts:\n got %v\nwant %v", b, a)
-			}
-			distinct := map[llama.Token]bool{}
-			for _, tok := range a {
-				distinct[tok] = true
-			}
-			if len(distinct) < 3 {
-				t.Errorf("got %d distinct tokens in %v, want a varied sequence", len(distinct), a)
-			}
+			greedyStable(t, m, prompt, 16)
 		})
 	}
 }
