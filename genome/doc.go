@@ -89,6 +89,13 @@
 // llama.cpp maps a GGUF file from the page-aligned start of its tensor
 // data, not from offset 0, so a whole-file extent is only partly inside
 // its mapping; eviction clips each extent to each mapping (Mapping.clip).
+// Re-checked with the vendored v0.5.0: it maps the whole file
+// (MAP_SHARED|MAP_POPULATE unless an architecture marks tensors for lazy
+// reading, which only happens above 4 GiB per tensor) and then unmaps the
+// fragments it serves from no buffer, the header among them. Its CPU
+// backend copies Q4_0, Q4_K and IQ4_NL weights it repacks out of the
+// mapping, experts included; engine.PagedExperts keeps experts mapped
+// (third_party/patches/0001), or there is nothing here to page.
 //
 // # Folios: why Cold drops more than a page's own bytes
 //
