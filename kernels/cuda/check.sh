@@ -42,7 +42,8 @@ avg() { grep -o '"avg_ts": *[0-9.eE+-]*' | head -n1 | sed 's/.*: *//'; }
 if [ "$what" = peer ] || [ "$what" = all ]; then
 	pdir=${STRATA_PEER_BUILD:-/tmp/strata-peer}
 	[ -f "$pdir/build.ninja" ] || cmake -S scripts/peer -B "$pdir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-		-DBUILD_SHARED_LIBS=ON -DGGML_BACKEND_DL=ON -DGGML_NATIVE=ON >/dev/null
+		-DBUILD_SHARED_LIBS=ON -DGGML_BACKEND_DL=ON -DGGML_NATIVE=OFF \
+		-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null # = x86-64-v3, like bin/bench
 	cmake --build "$pdir" --target llama-bench -j "$(nproc)" 2>&1 | tail -n 2
 	cp "$bdir"/lib/libggml-cuda.so* "$pdir/bin/"
 	model=/tmp/bench-dense-q4_0.gguf
