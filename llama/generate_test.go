@@ -171,6 +171,25 @@ func TestDecodeErrors(t *testing.T) {
 	if _, err := c.Logits(5); !errors.Is(err, llama.ErrNoLogits) {
 		t.Errorf("Logits(5) of a 1-token batch: got %v, want ErrNoLogits", err)
 	}
+	// Sampling needs logits: none after the aborted decode, none at a
+	// position that was not marked for output.
+	s, _ := llama.NewSampler(llama.SamplerParams{Greedy: true})
+	defer s.Close()
+	if _, err := s.Sample(c, -1); !errors.Is(err, llama.ErrNoLogits) {
+		t.Errorf("Sample after an aborted decode: got %v, want ErrNoLogits", err)
+	}
+	c.ClearMemory(true)
+	b.Clear()
+	b.AddSequence([]llama.Token{5, 6, 7}, 0, 0)
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sample(c, 0); !errors.Is(err, llama.ErrNoLogits) {
+		t.Errorf("Sample at a position without logits: got %v, want ErrNoLogits", err)
+	}
+	if _, err := s.Sample(c, -1); err != nil {
+		t.Errorf("Sample at the output position: %v", err)
+	}
 }
 
 // TestObserverStopsDecode: an observer returning false aborts the decode

@@ -94,10 +94,15 @@ func (s *Sampler) Sample(ctx *Context, idx int) (Token, error) {
 	if s.c == nil || ctx == nil || ctx.c == nil {
 		return 0, fmt.Errorf("llama: sample: %w", ErrClosed)
 	}
-	if _, err := ctx.Logits(idx); err != nil {
-		return 0, err
+	if idx >= ctx.lastBatch || -idx > ctx.lastBatch {
+		return 0, fmt.Errorf("%w: position %d of a batch of %d", ErrNoLogits, idx, ctx.lastBatch)
 	}
-	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(idx))), nil
+	t := C.strata_sample(s.c, ctx.c, C.int32_t(idx))
+	if t < 0 {
+		logSink.takeLastError()
+		return 0, fmt.Errorf("%w: position %d was not marked for output", ErrNoLogits, idx)
+	}
+	return Token(t), nil
 }
 
 // Accept records t in the chain's history without sampling, e.g. for the

@@ -95,3 +95,8 @@ void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n) {
 void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n) {
 	fn(src, dst, n);
 }
+
+int32_t strata_sample(struct llama_sampler *s, struct llama_context *ctx, int32_t idx) {
+	if (llama_get_logits_ith(ctx, idx) == NULL) return -1;
+	return llama_sampler_sample(s, ctx, idx);
+}

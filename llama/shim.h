@@ -35,6 +35,11 @@ void strata_set_observer(struct llama_context_params *p, strata_observer *o);
 // the running decode.
 void strata_set_abort(struct llama_context *ctx, volatile int32_t *flag);
 
+// strata_sample samples at batch position idx, or returns -1 when the last
+// decode left no logits there (llama_sampler_sample would read through a
+// NULL pointer): one cgo call per token for both.
+int32_t strata_sample(struct llama_sampler *s, struct llama_context *ctx, int32_t idx);
+
 // strata_to_float calls a ggml_to_float_t (cgo cannot call C function
 // pointers itself).
 void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n);
