@@ -516,13 +516,11 @@ func (m *Local) registerOwner(actor PersonaID, ref PageRef, owner PersonaID) (*A
 	return nil, nil
 }
 
-// expertBytes returns the bytes of every expert of a, sorted and merged.
-// Layers the resolver says have no experts are skipped, as in Pages.
-func (a *artifact) expertBytes() ([]Extent, error) {
-	if a.spec.Experts == nil {
-		return nil, nil
-	}
-	var all []Extent
+// eachExpert calls fn with the extents of every expert of a, layer by
+// layer. A layer the resolver says has no experts (ErrNoExperts or no
+// extents for its first expert: a dense layer of an MoE model) is
+// skipped; this is the one place that rule lives.
+func (a *artifact) eachExpert(fn func(layer, expert int, ex []Extent) error) error {
 	for l := 0; l < a.spec.Layers; l++ {
 		for e := 0; e < a.spec.ExpertCount; e++ {
 			ex, err := a.spec.Experts(l, e)
@@ -530,13 +528,31 @@ func (a *artifact) expertBytes() ([]Extent, error) {
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("genome: experts of %s: layer %d expert %d: %w", a.spec.Path, l, e, err)
+				return fmt.Errorf("genome: experts of %s: layer %d expert %d: %w", a.spec.Path, l, e, err)
 			}
-			if err := a.checkExtents(ExpertPage(a.id, l, e), ex); err != nil {
-				return nil, err
+			if err := fn(l, e, ex); err != nil {
+				return err
 			}
-			all = append(all, ex...)
 		}
+	}
+	return nil
+}
+
+// expertBytes returns the bytes of every expert of a, sorted and merged.
+func (a *artifact) expertBytes() ([]Extent, error) {
+	if a.spec.Experts == nil {
+		return nil, nil
+	}
+	var all []Extent
+	err := a.eachExpert(func(l, e int, ex []Extent) error {
+		if err := a.checkExtents(ExpertPage(a.id, l, e), ex); err != nil {
+			return err
+		}
+		all = append(all, ex...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return mergeExtents(all), nil
 }
@@ -1356,17 +1372,12 @@ func (m *Local) Pages(id ArtifactID, k PageKind) ([]PageRef, error) {
 			return nil, fmt.Errorf("genome: pages of %s: %w", id, ErrNoExperts)
 		}
 		var out []PageRef
-		for l := 0; l < a.spec.Layers; l++ {
-			for e := 0; e < a.spec.ExpertCount; e++ {
-				ex, err := a.spec.Experts(l, e)
-				if errors.Is(err, ErrNoExperts) || (err == nil && len(ex) == 0) {
-					break
-				}
-				if err != nil {
-					return nil, fmt.Errorf("genome: pages of %s: layer %d expert %d: %w", id, l, e, err)
-				}
-				out = append(out, ExpertPage(id, l, e))
-			}
+		err := a.eachExpert(func(l, e int, _ []Extent) error {
+			out = append(out, ExpertPage(id, l, e))
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return out, nil
 	}
