@@ -198,13 +198,7 @@ func EncodeQ8_0(dst []byte, src []float32) []byte {
 func EncodeQ4_0(dst []byte, src []float32) []byte {
 	for b := 0; b+QK4_0 <= len(src); b += QK4_0 {
 		x := src[b : b+QK4_0]
-		var amax, mx float32
-		for _, v := range x {
-			if a := abs32(v); amax < a {
-				amax, mx = a, v
-			}
-		}
-		d := mx / -8
+		d := signedMax(x) / -8
 		var id float32
 		if d != 0 {
 			id = 1 / d
@@ -280,4 +274,17 @@ func F16ToF32(h uint16) float32 {
 		return v
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
+}
+
+// signedMax returns the value of largest magnitude in x, with its sign (the
+// first one on a tie), as ggml's Q4_0/Q5_0 reference quantizers pick it:
+// the block's scale is derived from it so that it maps to the lowest level.
+func signedMax(x []float32) float32 {
+	var amax, mx float32
+	for _, v := range x {
+		if a := abs32(v); amax < a {
+			amax, mx = a, v
+		}
+	}
+	return mx
 }

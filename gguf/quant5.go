@@ -34,13 +34,7 @@ const (
 func EncodeQ5_0(dst []byte, src []float32) []byte {
 	for b := 0; b+QK5_0 <= len(src); b += QK5_0 {
 		x := src[b : b+QK5_0]
-		var amax, mx float32
-		for _, v := range x {
-			if a := abs32(v); amax < a {
-				amax, mx = a, v
-			}
-		}
-		d := mx / -16
+		d := signedMax(x) / -16
 		var id float32
 		if d != 0 {
 			id = 1 / d
