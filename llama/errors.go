@@ -56,6 +56,11 @@ var (
 	// ErrAdapterNotSet is returned when Context.RemoveAdapter is called for
 	// an adapter that is not applied to the context.
 	ErrAdapterNotSet = errors.New("llama: adapter is not set on this context")
+
+	// ErrUnsupportedTemplate is returned when llama_chat_apply_template
+	// does not recognise a chat template (it matches a fixed list of known
+	// templates instead of running Jinja).
+	ErrUnsupportedTemplate = errors.New("llama: unsupported chat template")
 )
 
 // Error is a failure reported by llama.cpp: the operation that failed, the
