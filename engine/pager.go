@@ -30,6 +30,9 @@ type ExpertPager struct {
 	persona genome.PersonaID
 	ctx     context.Context
 	words   int // uint64 words of one observer's seen set
+	// labels are the pprof label contexts of page-ins, by layer and
+	// expert (layer*words*64 + expert); nil unless LabelPageIns set them.
+	labels []context.Context
 
 	mu  sync.Mutex
 	err error
@@ -47,9 +50,21 @@ func NewExpertPager(ctx context.Context, gm *genome.Local, id genome.ArtifactID,
 
 // Observer returns a new llama.Observer to pass in the llama.ContextParams
 // of one context.
-func (p *ExpertPager) Observer() *llama.Observer {
+func (p *ExpertPager) Observer() *llama.Observer { return p.ObserverWithFaults(nil) }
+
+// FaultFunc is told of each expert a decode had to page in: the layer and
+// expert, the batch row of the first token routed to it (of rows rows in
+// that layer's routing: every token of the batch, or in the last layer
+// only those whose output was asked for), and the genome's fault. It runs
+// on the decoding goroutine, inside the decode.
+type FaultFunc func(layer, expert, row, rows int, f *genome.PageFault)
+
+// ObserverWithFaults is Observer that also calls onFault (if not nil) for
+// every page-in, so a caller that knows which request each batch row
+// belongs to can attribute the fault.
+func (p *ExpertPager) ObserverWithFaults(onFault FaultFunc) *llama.Observer {
 	seen := make([]uint64, p.words) // experts already paged in this call, one bit each
-	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, seen) }}
+	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, seen, onFault) }}
 }
 
 // Err returns the first paging error. A paging error also stops the
@@ -72,7 +87,7 @@ func (p *ExpertPager) fail(err error) bool {
 // observe pages in the experts of one layer's routing. It runs on the
 // decoding goroutine between graph nodes and allocates nothing when every
 // expert is already resident.
-func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64) bool {
+func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64, onFault FaultFunc) bool {
 	layer := t.Layer()
 	if layer < 0 {
 		return true
@@ -82,7 +97,9 @@ func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64) bool {
 		return p.fail(fmt.Errorf("engine: expert pager: %w", err))
 	}
 	clear(seen)
-	for _, e := range ids {
+	defer p.unlabel()
+	used := max(1, int(t.Shape()[0]))
+	for k, e := range ids {
 		if e < 0 || int(e) >= len(seen)*64 {
 			return p.fail(fmt.Errorf("engine: expert pager: layer %d routed to expert %d", layer, e))
 		}
@@ -91,8 +108,13 @@ func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64) bool {
 			continue
 		}
 		seen[w] |= bit
-		if _, _, err := p.gm.PageIn(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e))); err != nil {
+		p.label(layer, e)
+		_, f, err := p.gm.PageIn(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e)))
+		if err != nil {
 			return p.fail(fmt.Errorf("engine: expert pager: layer %d expert %d: %w", layer, e, err))
+		}
+		if f != nil && onFault != nil {
+			onFault(layer, int(e), k/used, len(ids)/used, f)
 		}
 	}
 	return true

@@ -1,0 +1,417 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-llm/strata/audit"
+	"github.com/strata-llm/strata/bus"
+	"github.com/strata-llm/strata/engine"
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/llama"
+	"github.com/strata-llm/strata/modelgen"
+)
+
+// openEngine opens an Engine on path with small defaults and closes it
+// at cleanup.
+func openEngine(tb testing.TB, cfg engine.Config) *engine.Engine {
+	tb.Helper()
+	if cfg.Threads == 0 {
+		cfg.Threads = 2
+	}
+	if cfg.ContextSize == 0 {
+		cfg.ContextSize = 256
+	}
+	e, err := engine.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return e
+}
+
+// tokensOf reads a stream to the end and returns its tokens.
+func tokensOf(tb testing.TB, st *engine.Stream) ([]llama.Token, engine.Result) {
+	tb.Helper()
+	var toks []llama.Token
+	for d := range st.Deltas() {
+		if d.Token != llama.NullToken {
+			toks = append(toks, d.Token)
+		}
+	}
+	return toks, st.Result()
+}
+
+// collector gathers the artifacts published on a bus.
+type collector struct {
+	mu  sync.Mutex
+	got []bus.Artifact
+}
+
+func (c *collector) module() bus.Module {
+	return bus.ModuleFuncs{ModuleName: "collector", Artifact: func(a bus.Artifact) {
+		c.mu.Lock()
+		c.got = append(c.got, a)
+		c.mu.Unlock()
+	}}
+}
+
+func (c *collector) keys(id uuid.UUID) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []string
+	for _, a := range c.got {
+		raw, _ := json.Marshal(a.Payload)
+		var v struct{ ID string }
+		json.Unmarshal(raw, &v)
+		if v.ID == id.String() {
+			keys = append(keys, a.Key)
+		}
+	}
+	return keys
+}
+
+// TestEngineBatchesLikeOneSequence runs four prompts at once and checks
+// each gets the tokens it gets alone: continuous batching must not mix
+// sequences up. Greedy decoding on the same file, same numbers.
+func TestEngineBatchesLikeOneSequence(t *testing.T) {
+	path := tinyModel(t, "tiny-dense")
+	prompts := [][]llama.Token{{1, 70, 80, 90}, {1, 33, 34}, {1, 100, 101, 102, 103, 104, 105}, {1, 200}}
+	const n = 12
+
+	alone := make([][]llama.Token, len(prompts))
+	{
+		e := openEngine(t, engine.Config{Model: path, Parallel: 1})
+		for i, p := range prompts {
+			st, err := e.Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			alone[i], _ = tokensOf(t, st)
+		}
+	}
+	e := openEngine(t, engine.Config{Model: path, Parallel: 4})
+	got := make([][]llama.Token, len(prompts))
+	res := make([]engine.Result, len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		st, err := e.Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { got[i], res[i] = tokensOf(t, st) })
+	}
+	wg.Wait()
+	for i := range prompts {
+		if res[i].StopReason != engine.StopLength || res[i].CompletionTokens != n {
+			t.Errorf("request %d: stop %s after %d tokens, want length after %d", i, res[i].StopReason, res[i].CompletionTokens, n)
+		}
+		if !slices.Equal(got[i], alone[i]) {
+			t.Errorf("request %d batched: got %v, want %v (alone)", i, got[i], alone[i])
+		}
+	}
+	if c := e.Counters(); c.Completed != uint64(len(prompts)) || c.Active != 0 || c.Waiting != 0 || c.GenTokens != uint64(len(prompts)*n) {
+		t.Errorf("counters %+v", c)
+	}
+}
+
+// TestEngineQueueAndOverload fills one sequence and a queue of one: the
+// third request is refused at once with ErrOverloaded, the queued one runs
+// when the first is cancelled, and a cancelled request frees its sequence.
+func TestEngineQueueAndOverload(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 1, QueueSize: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	long, err := e.Generate(ctx, engine.Request{Tokens: []llama.Token{1, 2, 3}, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the long request holds the sequence.
+	for e.Counters().GenTokens == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	queued, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 5}, MaxTokens: 3, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 6}, MaxTokens: 3}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("third request: got %v, want ErrOverloaded", err)
+	}
+	cancel()
+	if r := long.Result(); r.StopReason != engine.StopCancelled || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("cancelled request: stop %s, err %v", r.StopReason, r.Err)
+	}
+	toks, r := tokensOf(t, queued)
+	if len(toks) != 3 || r.StopReason != engine.StopLength {
+		t.Errorf("queued request: %d tokens, stop %s, err %v", len(toks), r.StopReason, r.Err)
+	}
+}
+
+func TestEngineRequestErrors(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), ContextSize: 64})
+	long := make([]llama.Token, 64)
+	for i := range long {
+		long[i] = 1
+	}
+	for _, tc := range []struct {
+		name string
+		req  engine.Request
+		want error
+	}{
+		{"empty", engine.Request{}, engine.ErrEmptyPrompt},
+		{"two prompts", engine.Request{Prompt: "a", Tokens: []llama.Token{1}}, engine.ErrBadRequest},
+		{"too long", engine.Request{Tokens: long}, engine.ErrPromptTooLong},
+		{"negative max", engine.Request{Prompt: "a", MaxTokens: -1}, engine.ErrBadRequest},
+		{"bad token", engine.Request{Tokens: []llama.Token{1, 1 << 20}}, engine.ErrBadRequest},
+		{"empty stop", engine.Request{Prompt: "a", Stop: []string{""}}, engine.ErrBadRequest},
+		{"bad top_p", engine.Request{Prompt: "a", Sampling: engine.Sampling{Temperature: 1, TopP: 2}}, engine.ErrBadRequest},
+		{"unknown adapter", engine.Request{Prompt: "a", Adapter: "nope"}, engine.ErrUnknownAdapter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.Generate(context.Background(), tc.req); !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEngineStopStrings takes a stretch of the model's own greedy output
+// as a stop string: the second run must end just before it, with the text
+// before it intact.
+func TestEngineStopStrings(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense")})
+	req := engine.Request{Prompt: "The quick brown fox", MaxTokens: 40, IgnoreEOS: true}
+	st, err := e.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := st.Text()
+	if len(full) < 12 {
+		t.Fatalf("greedy output too short to cut: %q", full)
+	}
+	stop := full[len(full)/2 : len(full)/2+3]
+	want := full[:strings.Index(full, stop)]
+	req.Stop = []string{"\x00never", stop}
+	st, err = e.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, res := st.Text()
+	if got != want || res.StopReason != engine.StopString {
+		t.Errorf("with stop %q: got %q (%s), want %q (stop)", stop, got, res.StopReason, want)
+	}
+}
+
+// TestEngineEvents checks the request, first-token and completion events
+// of one request, in order, with the request's ID, and their JSON forms.
+func TestEngineEvents(t *testing.T) {
+	b := bus.New()
+	var c collector
+	if _, err := engine.SubscribeInference(b, c.module()); err != nil {
+		t.Fatal(err)
+	}
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), Bus: b})
+	st, err := e.Generate(context.Background(), engine.Request{Prompt: "hi", Persona: "alice", MaxTokens: 5, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res := st.Text()
+	want := []string{bus.KeyLLMRequest, bus.KeyLLMFirstToken, bus.KeyLLMComplete}
+	if got := c.keys(st.ID()); !slices.Equal(got, want) {
+		t.Fatalf("events of %s: got %v, want %v", st.ID(), got, want)
+	}
+	c.mu.Lock()
+	last := c.got[len(c.got)-1]
+	c.mu.Unlock()
+	done, err := engine.CompleteTopic.Decode(last.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.CompletionTokens != 5 || done.StopReason != engine.StopLength || done.Persona != "alice" || done.PromptTokens != res.PromptTokens {
+		t.Errorf("completion %+v", done)
+	}
+	raw, _ := json.Marshal(done)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	if id, _ := m["id"].(string); id != st.ID().String() {
+		t.Errorf("JSON id %v, want the UUID string %s (%s)", m["id"], st.ID(), raw)
+	}
+	if _, ok := m["total_ms"].(float64); !ok {
+		t.Errorf("JSON total_ms missing: %s", raw)
+	}
+}
+
+// TestEngineAdapters checks adapter ownership end to end: a persona that
+// does not own an adapter is refused, the denial is published and in the
+// audit log; the owner's request changes the output, and a request
+// without the adapter decoded beside it gets the base model's tokens.
+func TestEngineAdapters(t *testing.T) {
+	dir := t.TempDir()
+	path := tinyModel(t, "tiny-dense")
+	spec, _ := modelgen.Preset("tiny-dense")
+	lora := filepath.Join(dir, "lora.gguf")
+	if err := modelgen.WriteLoRA(lora, spec, modelgen.Options{Type: gguf.TypeF32, Seed: 1}, 8); err != nil {
+		t.Fatal(err)
+	}
+	b := bus.New()
+	var denials collector
+	if _, err := b.SubscribeArtifact(bus.Exact(bus.KeyAccessDenied), denials.module()); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "audit.log")
+	e, err := engine.Open(context.Background(), engine.Config{
+		Model: path, Threads: 2, ContextSize: 128, Bus: b, AuditLog: logPath,
+		Adapters: []engine.AdapterSpec{{Name: "alice-style", Path: lora, Owner: "alice"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := []llama.Token{1, 70, 80, 90}
+	if _, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, Persona: "bob", Adapter: "alice-style"}); !errors.Is(err, engine.ErrAccessDenied) {
+		t.Fatalf("bob with alice's adapter: got %v, want ErrAccessDenied", err)
+	}
+	base, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, Persona: "bob", MaxTokens: 8, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	styled, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, Persona: "alice", Adapter: "alice-style", MaxTokens: 8, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var bt, st []llama.Token
+	wg.Go(func() { bt, _ = tokensOf(t, base) })
+	wg.Go(func() { st, _ = tokensOf(t, styled) })
+	wg.Wait()
+	alone, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, MaxTokens: 8, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := tokensOf(t, alone)
+	if !slices.Equal(bt, at) {
+		t.Errorf("base request beside an adapter request: got %v, want %v", bt, at)
+	}
+	if slices.Equal(st, at) {
+		t.Errorf("the adapter changed nothing: %v", st)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(denials.got); n != 1 {
+		t.Errorf("%d access-denied events, want 1", n)
+	}
+	sum, err := audit.Verify(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Entries != 1 {
+		t.Errorf("audit log holds %d entries, want the 1 denial", sum.Entries)
+	}
+}
+
+// TestEngineBusCommand asks for inference through the bus runtime, as a
+// module that does not import engine would, with a JSON payload.
+func TestEngineBusCommand(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense")})
+	res, err := e.Runtime().Send(context.Background(), engine.ModuleName, bus.Command{
+		Name: bus.KeyLLMRequest, Payload: json.RawMessage(`{"prompt":"hello","max_tokens":4,"ignore_eos":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := res.(engine.Response)
+	if !ok || r.CompletionTokens != 4 || r.StopReason != engine.StopLength || r.Text == "" {
+		t.Errorf("got %#v", res)
+	}
+	if _, err := e.Runtime().Send(context.Background(), engine.ModuleName, bus.Command{Name: bus.KeyLLMRequest, Payload: json.RawMessage(`{"prompt":`)}); err == nil {
+		t.Error("a malformed payload was accepted")
+	}
+}
+
+// TestEngineResidencyFaults runs a budgeted MoE engine and checks that
+// page-ins are published as residency faults attributed to the request.
+func TestEngineResidencyFaults(t *testing.T) {
+	b := bus.New()
+	var c collector
+	if _, err := b.SubscribeArtifact(bus.Exact(bus.KeyResidencyFault), c.module()); err != nil {
+		t.Fatal(err)
+	}
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-moe"), Bus: b, Budget: 1 << 20})
+	st, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 70, 80}, MaxTokens: 6, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, res := tokensOf(t, st); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.got) == 0 {
+		t.Fatal("no residency faults with every expert evicted")
+	}
+	for _, a := range c.got {
+		f, err := engine.ResidencyFaultTopic.Decode(a.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.ID != st.ID() || f.Bytes <= 0 || f.Layer < 0 || f.Expert < 0 || f.To == "" {
+			t.Fatalf("fault %+v (request %s)", f, st.ID())
+		}
+	}
+	if got := e.Counters().ResidencyFaults; got != uint64(len(c.got)) {
+		t.Errorf("counter %d, events %d", got, len(c.got))
+	}
+}
+
+// TestEngineCloseWhileStreaming closes the Engine under running streams:
+// they end with ErrEngineClosed, Generate is refused after, and closing
+// twice is fine.
+func TestEngineCloseWhileStreaming(t *testing.T) {
+	e, err := engine.Open(context.Background(), engine.Config{Model: tinyModel(t, "tiny-dense"), Threads: 2, ContextSize: 512, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams []*engine.Stream
+	for range 3 {
+		st, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 2}, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	for e.Counters().GenTokens < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error)
+	go func() { done <- e.Close() }()
+	for i, st := range streams {
+		if r := st.Result(); !errors.Is(r.Err, engine.ErrEngineClosed) {
+			t.Errorf("stream %d: %s, %v", i, r.StopReason, r.Err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close hung")
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := e.Generate(context.Background(), engine.Request{Prompt: "x"}); !errors.Is(err, engine.ErrEngineClosed) {
+		t.Errorf("Generate after Close: %v", err)
+	}
+}

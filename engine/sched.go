@@ -1,0 +1,584 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/llama"
+)
+
+// scheduler is the state of the Engine's decoding goroutine: the
+// sequences of the shared context and the batch every step fills. Only
+// that goroutine touches it (draining excepted), so it needs no lock, and
+// a step allocates nothing.
+type scheduler struct {
+	e        *Engine
+	batch    *llama.Batch
+	slots    []slot
+	step     uint64
+	adapter  *adapter    // the adapter set on the context now
+	held     *request    // taken from the queue, waiting for a slot
+	rowReq   []*request  // batch row → request, for residency faults
+	outReq   []*request  // output rows (the last layer's) → request
+	draining atomic.Bool // Shutdown: refuse new requests
+}
+
+// slot is one sequence of the context.
+type slot struct {
+	seq      int32
+	r        *request // nil when free
+	pos      int32    // next position in the sequence
+	prefill  int      // prompt tokens decoded so far
+	pending  llama.Token
+	decode   bool   // pending is sampled and waits to be decoded
+	logitIdx int    // batch row of its logits in this step; -1 none
+	nGen     int    // tokens sampled
+	lastStep uint64 // last step it was decoded in, for fairness between adapters
+	text     []byte // generated text not yet known to be free of a stop string
+	released int    // bytes of text already sent
+	stall    *Delta // a delta the reader had no room for
+}
+
+func (s *scheduler) init(e *Engine) error {
+	s.e = e
+	b, err := llama.NewBatch(e.lctx.NBatch(), 1)
+	if err != nil {
+		return err
+	}
+	s.batch = b
+	s.slots = make([]slot, e.cfg.Parallel)
+	for i := range s.slots {
+		s.slots[i] = slot{seq: int32(i), logitIdx: -1, text: make([]byte, 0, 512)}
+	}
+	s.rowReq = make([]*request, 0, b.Cap())
+	s.outReq = make([]*request, 0, b.Cap())
+	return nil
+}
+
+func (s *scheduler) free() {
+	if s.batch != nil {
+		s.batch.Close()
+	}
+}
+
+// loop is the decoding goroutine: admit, build one batch from every
+// active sequence, decode, sample, deliver; until Close.
+func (e *Engine) loop() {
+	s := &e.sch
+	defer close(e.loopDone)
+	for {
+		if !s.admit() {
+			s.abortAll(ErrEngineClosed)
+			return
+		}
+		s.reap()
+		if s.active() == 0 {
+			continue
+		}
+		n := s.fill()
+		if n == 0 {
+			// Every active sequence waits for its reader; let them read.
+			select {
+			case <-e.quit:
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		s.step++
+		err := e.lctx.Decode(s.batch)
+		if err != nil {
+			select {
+			case <-e.quit:
+				s.abortAll(ErrEngineClosed)
+				return
+			default:
+			}
+			s.failBatch(err)
+			continue
+		}
+		s.sampleAll()
+	}
+}
+
+// active counts busy slots.
+func (s *scheduler) active() int {
+	n := 0
+	for i := range s.slots {
+		if s.slots[i].r != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// admit moves queued requests into free slots. With no active sequence it
+// blocks for the next request. It returns false when the Engine closes.
+func (s *scheduler) admit() bool {
+	e := s.e
+	for {
+		free := -1
+		for i := range s.slots {
+			if s.slots[i].r == nil {
+				free = i
+				break
+			}
+		}
+		if free < 0 {
+			return !s.closed()
+		}
+		r := s.held
+		s.held = nil
+		if r == nil {
+			if s.active() == 0 {
+				select {
+				case r = <-e.queue:
+				case <-e.quit:
+					return false
+				}
+			} else {
+				select {
+				case r = <-e.queue:
+				case <-e.quit:
+					return false
+				default:
+					return true
+				}
+			}
+		}
+		e.st.waiting.Add(-1)
+		if err := r.ctx.Err(); err != nil {
+			s.finishUnstarted(r, StopCancelled, err)
+			continue
+		}
+		sl := &s.slots[free]
+		*sl = slot{seq: sl.seq, r: r, logitIdx: -1, text: sl.text[:0]}
+		r.started = time.Now()
+		e.st.active.Add(1)
+	}
+}
+
+func (s *scheduler) closed() bool {
+	select {
+	case <-s.e.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// reap ends the requests whose context ended, and retries deliveries to
+// readers that had no room.
+func (s *scheduler) reap() {
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r == nil {
+			continue
+		}
+		if err := sl.r.ctx.Err(); err != nil {
+			s.finish(sl, StopCancelled, err)
+			continue
+		}
+		if sl.stall != nil {
+			select {
+			case sl.r.out <- *sl.stall:
+				sl.stall = nil
+			default:
+			}
+		}
+	}
+}
+
+// fill builds the step's batch: one token of every generating sequence,
+// then prompt chunks in the room left. Sequences of one adapter set only
+// share a decode (llama.cpp applies adapters per context); when several
+// sets are active, the one whose sequence waited longest goes first.
+func (s *scheduler) fill() int {
+	e := s.e
+	b := s.batch
+	b.Clear()
+	s.rowReq = s.rowReq[:0]
+	s.outReq = s.outReq[:0]
+
+	var pick *adapter
+	oldest := ^uint64(0)
+	for i := range s.slots {
+		sl := &s.slots[i]
+		sl.logitIdx = -1
+		if sl.r != nil && sl.stall == nil && sl.lastStep < oldest {
+			oldest, pick = sl.lastStep, sl.r.adapter
+		}
+	}
+	if oldest == ^uint64(0) {
+		return 0
+	}
+	if pick != s.adapter {
+		var err error
+		if err = e.lctx.ClearAdapters(); err == nil && pick != nil {
+			err = e.lctx.SetAdapter(pick.a, pick.spec.Scale)
+		}
+		if err != nil {
+			for i := range s.slots {
+				if sl := &s.slots[i]; sl.r != nil && sl.r.adapter == pick {
+					s.finish(sl, StopError, fmt.Errorf("engine: adapter %q: %w", pick.spec.Name, err))
+				}
+			}
+			s.adapter = nil
+			e.lctx.ClearAdapters()
+			return 0
+		}
+		s.adapter = pick
+	}
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r == nil || sl.stall != nil || sl.r.adapter != pick || !sl.decode {
+			continue
+		}
+		sl.logitIdx = b.Len()
+		b.Add(sl.pending, sl.pos, sl.seq, true)
+		s.rowReq = append(s.rowReq, sl.r)
+		s.outReq = append(s.outReq, sl.r)
+		sl.lastStep = s.step + 1
+	}
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r == nil || sl.r.adapter != pick || sl.prefill >= len(sl.r.tokens) {
+			continue
+		}
+		room := b.Cap() - b.Len()
+		if room == 0 {
+			break
+		}
+		toks := sl.r.tokens[sl.prefill:]
+		n := min(len(toks), room)
+		last := n == len(toks)
+		for j, t := range toks[:n] {
+			out := last && j == n-1
+			b.Add(t, sl.pos+int32(j), sl.seq, out)
+			s.rowReq = append(s.rowReq, sl.r)
+		}
+		if last {
+			sl.logitIdx = b.Len() - 1
+			s.outReq = append(s.outReq, sl.r)
+		}
+		sl.pos += int32(n)
+		sl.prefill += n
+		sl.lastStep = s.step + 1
+		e.st.promptTokens.Add(uint64(n))
+	}
+	return b.Len()
+}
+
+// sampleAll samples a token for every sequence that had logits in the
+// step and hands it to its reader.
+func (s *scheduler) sampleAll() {
+	e := s.e
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r == nil || sl.logitIdx < 0 {
+			continue
+		}
+		if sl.decode {
+			sl.pos++ // the pending token is in the KV cache now
+			sl.decode = false
+		}
+		r := sl.r
+		tok, err := r.smp.Sample(e.lctx, sl.logitIdx)
+		if err != nil {
+			s.finish(sl, StopError, fmt.Errorf("engine: sample: %w", err))
+			continue
+		}
+		if sl.nGen == 0 {
+			r.first = time.Now()
+			FirstTokenTopic.Publish(e.bus, FirstToken{
+				ID: r.id, Persona: r.persona, PromptTokens: len(r.tokens),
+				QueueWait: Millis(r.started.Sub(r.accepted)), PromptEval: Millis(r.first.Sub(r.started)),
+				TimeToFirstToken: Millis(r.first.Sub(r.accepted)),
+			})
+		}
+		if e.vocab.IsEOG(tok) && !r.ignoreEOS {
+			s.finish(sl, StopEOG, nil)
+			continue
+		}
+		sl.nGen++
+		e.st.genTokens.Add(1)
+		stop := s.appendText(sl, tok)
+		switch {
+		case stop:
+			s.finish(sl, StopString, nil)
+		case sl.nGen >= r.maxTokens:
+			s.finish(sl, StopLength, nil)
+		default:
+			sl.pending, sl.decode = tok, true
+		}
+	}
+}
+
+// appendText adds tok's piece to the slot's text, sends what is safe to
+// send, and reports whether a stop string ended the text.
+func (s *scheduler) appendText(sl *slot, tok llama.Token) (stopped bool) {
+	r := sl.r
+	before := len(sl.text)
+	var err error
+	if sl.text, err = s.e.vocab.AppendPiece(sl.text, tok, false); err != nil {
+		sl.text = sl.text[:before]
+	}
+	safe := len(sl.text)
+	if len(r.stops) > 0 {
+		from := max(0, before-r.maxStop+1, sl.released)
+		cut := -1
+		for _, st := range r.stops {
+			if i := indexFrom(sl.text, st, from); i >= 0 && (cut < 0 || i < cut) {
+				cut = i
+			}
+		}
+		if cut >= 0 {
+			sl.text = sl.text[:cut]
+			s.send(sl, tok, len(sl.text))
+			return true
+		}
+		safe -= partialStop(sl.text[sl.released:], r.stops)
+	}
+	safe = runeBoundary(sl.text, sl.released, safe)
+	s.send(sl, tok, safe)
+	return false
+}
+
+// indexFrom is the index of sub in b at or after from, or -1.
+func indexFrom(b []byte, sub string, from int) int {
+	for i := from; i+len(sub) <= len(b); i++ {
+		if string(b[i:i+len(sub)]) == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// partialStop is the length of the longest tail of b that is a proper
+// prefix of a stop string: bytes that must wait for the next token.
+func partialStop(b []byte, stops []string) int {
+	hold := 0
+	for _, st := range stops {
+		for k := min(len(st)-1, len(b)); k > hold; k-- {
+			if string(b[len(b)-k:]) == st[:k] {
+				hold = k
+				break
+			}
+		}
+	}
+	return hold
+}
+
+// runeBoundary moves end back so text[from:end] does not end inside a
+// multi-byte UTF-8 character.
+func runeBoundary(text []byte, from, end int) int {
+	start := end
+	for start > from && end-start < utf8.UTFMax && !utf8.RuneStart(text[start-1]) {
+		start--
+	}
+	if start > from && utf8.RuneStart(text[start-1]) {
+		start--
+	}
+	if start < end && !utf8.FullRune(text[start:end]) {
+		return start
+	}
+	return end
+}
+
+// send releases text[released:upto] with tok to the reader. A reader with
+// no room stalls its sequence (it is left out of decodes) rather than the
+// whole batch.
+func (s *scheduler) send(sl *slot, tok llama.Token, upto int) {
+	d := Delta{Token: tok}
+	if b := sl.text[sl.released:upto]; len(b) <= len(d.small) {
+		d.n = uint8(copy(d.small[:], b))
+	} else {
+		d.big = string(b)
+	}
+	sl.released = upto
+	if sl.released > 1024 {
+		// Keep only what a stop string could still reach back into.
+		n := copy(sl.text, sl.text[sl.released:])
+		sl.text, sl.released = sl.text[:n], 0
+	}
+	select {
+	case sl.r.out <- d:
+	default:
+		sl.stall = &d
+	}
+}
+
+// finish ends a slot's request: its KV cells are freed at once, the rest
+// of its text is delivered, and the completion event published.
+func (s *scheduler) finish(sl *slot, reason StopReason, err error) {
+	e := s.e
+	r := sl.r
+	e.lctx.RemoveSeq(sl.seq, -1, -1)
+	sl.r, sl.decode, sl.logitIdx = nil, false, -1
+	e.st.active.Add(-1)
+	now := time.Now()
+	r.res = Result{
+		ID: r.id, StopReason: reason, PromptTokens: len(r.tokens), CompletionTokens: sl.nGen,
+		QueueWait: r.started.Sub(r.accepted), Total: now.Sub(r.accepted), Err: err,
+	}
+	if !r.first.IsZero() {
+		r.res.PromptEval = r.first.Sub(r.started)
+		r.res.Generation = now.Sub(r.first)
+	}
+	var tail []Delta
+	if sl.stall != nil {
+		tail = append(tail, *sl.stall)
+		sl.stall = nil
+	}
+	if reason != StopCancelled && sl.released < len(sl.text) {
+		d := Delta{Token: llama.NullToken, big: string(sl.text[sl.released:])}
+		tail = append(tail, d)
+	}
+	sl.text, sl.released = sl.text[:0], 0
+	s.complete(r, tail)
+}
+
+// finishUnstarted ends a request that never got a slot.
+func (s *scheduler) finishUnstarted(r *request, reason StopReason, err error) {
+	now := time.Now()
+	r.started = now
+	r.res = Result{ID: r.id, StopReason: reason, PromptTokens: len(r.tokens), QueueWait: now.Sub(r.accepted), Total: now.Sub(r.accepted), Err: err}
+	s.complete(r, nil)
+}
+
+// complete delivers tail, closes the stream and publishes the completion.
+// A tail the reader has no room for is handed over by a goroutine that
+// gives up when the request's context ends (Stream.Close cancels it).
+func (s *scheduler) complete(r *request, tail []Delta) {
+	e := s.e
+	e.st.completed.Add(1)
+	res := r.res
+	ev := Complete{
+		ID: r.id, Persona: r.persona, StopReason: res.StopReason, PromptTokens: res.PromptTokens,
+		CompletionTokens: res.CompletionTokens, TokensPerSecond: res.TokensPerSecond(),
+		PromptEval: Millis(res.PromptEval), Generation: Millis(res.Generation), Total: Millis(res.Total),
+	}
+	if res.Err != nil {
+		ev.Error = res.Err.Error()
+	}
+	// Published before the stream ends, so a reader that saw the end can
+	// count on the event.
+	CompleteTopic.Publish(e.bus, ev)
+	done := func() {
+		close(r.out)
+		r.smp.Close()
+		r.cancel()
+		close(r.done)
+	}
+	for len(tail) > 0 {
+		select {
+		case r.out <- tail[0]:
+			tail = tail[1:]
+			continue
+		default:
+		}
+		break
+	}
+	if len(tail) == 0 {
+		done()
+	} else {
+		go func() {
+			defer done()
+			for _, d := range tail {
+				select {
+				case r.out <- d:
+				case <-r.ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
+// failBatch ends the requests of a decode that failed. When the KV cache
+// was full, only the youngest sequence in the batch is failed, so the
+// others can go on.
+func (s *scheduler) failBatch(err error) {
+	if errors.Is(err, llama.ErrKVCacheFull) {
+		var young *slot
+		for i := range s.slots {
+			sl := &s.slots[i]
+			if sl.r != nil && sl.lastStep == s.step && (young == nil || sl.r.accepted.After(young.r.accepted)) {
+				young = sl
+			}
+		}
+		if young != nil {
+			s.finish(young, StopError, fmt.Errorf("engine: decode: %w", err))
+		}
+		s.rewind()
+		return
+	}
+	for i := range s.slots {
+		if sl := &s.slots[i]; sl.r != nil && sl.lastStep == s.step {
+			s.finish(sl, StopError, fmt.Errorf("engine: decode: %w", err))
+		}
+	}
+}
+
+// rewind undoes the prompt progress the failed step made: the KV cache
+// dropped those tokens.
+func (s *scheduler) rewind() {
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r == nil || sl.lastStep != s.step || sl.decode {
+			continue
+		}
+		_, pmax := s.e.lctx.SeqPosRange(sl.seq)
+		sl.pos = pmax + 1
+		sl.prefill = int(sl.pos)
+	}
+}
+
+// abortAll ends every request, running or queued, with err.
+func (s *scheduler) abortAll(err error) {
+	e := s.e
+	for i := range s.slots {
+		if sl := &s.slots[i]; sl.r != nil {
+			s.finish(sl, StopCancelled, err)
+		}
+	}
+	if s.held != nil {
+		s.finishUnstarted(s.held, StopCancelled, err)
+		s.held = nil
+	}
+	e.mu.Lock() // no Generate is between its check and its send now
+	defer e.mu.Unlock()
+	for {
+		select {
+		case r := <-e.queue:
+			e.st.waiting.Add(-1)
+			s.finishUnstarted(r, StopCancelled, err)
+		default:
+			return
+		}
+	}
+}
+
+// onFault attributes a residency fault met while decoding the current
+// batch to the request whose token row was routed to the expert, and
+// publishes it. It runs on the decoding goroutine, inside Decode.
+func (s *scheduler) onFault(layer, expert, row, rows int, f *genome.PageFault) {
+	e := s.e
+	e.st.faults.Add(1)
+	var r *request
+	switch {
+	case rows == len(s.rowReq) && row < rows:
+		r = s.rowReq[row]
+	case rows == len(s.outReq) && row < rows:
+		r = s.outReq[row]
+	}
+	ev := ResidencyFault{Layer: layer, Expert: expert, Bytes: f.Bytes, Latency: Millis(f.Latency),
+		From: f.From.String(), To: f.To.String(), Artifact: [16]byte(f.Page.Artifact)}
+	if r != nil {
+		ev.ID, ev.Persona = r.id, r.persona
+	}
+	ResidencyFaultTopic.Publish(e.bus, ev)
+}
