@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/strata-llm/strata/bus"
+	"github.com/strata-llm/strata/engine/server"
+)
+
+func init() {
+	register(command{name: "serve", summary: "serve a GGUF model over an OpenAI-compatible HTTP API", run: runServe})
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var ef engineFlags
+	ef.register(fs, 4)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (loopback by default; give 0.0.0.0:8080 to expose it)")
+	maxTokens := fs.Int("n", 0, "default max tokens per request (0: until the sequence's context is full)")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are cancelled")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if ef.model == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: strata serve -m FILE [-addr HOST:PORT] [-np N] [-c TOKENS] [-budget SIZE] [-lora FILE -lora-owner PERSONA] [-audit FILE]")
+		fs.PrintDefaults()
+		return errUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	log.Info("loading", "model", ef.model)
+	e, err := ef.open(ctx, bus.New(), stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	api := server.New(e, server.Options{DefaultMaxTokens: *maxTokens, Logger: log})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseEvents)
+	// The address printed is the one bound, so -addr :0 can be used by
+	// scripts: they read the line.
+	fmt.Fprintf(stdout, "strata serve: %s on http://%s (model %q, %d sequences of %d tokens)\n", ef.model, ln.Addr(), e.Name(), e.Parallel(), e.ContextSize())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process the default way
+	log.Info("shutting down: finishing in-flight requests", "grace", *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	// The engine refuses new requests and finishes (or, after the grace
+	// period, cancels) the running ones; their handlers then return, so
+	// the HTTP server's Shutdown finds its connections idle.
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	eerr := e.Shutdown(sctx)
+	herr := <-done
+	if errors.Is(herr, context.DeadlineExceeded) {
+		herr = srv.Close()
+	}
+	log.Info("stopped", "engine", eerr, "http", herr)
+	return errors.Join(eerr, herr)
+}
