@@ -10,13 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 
+	"github.com/strata-llm/strata/bus"
 	"github.com/strata-llm/strata/engine"
 	"github.com/strata-llm/strata/llama"
 )
 
 func init() {
-	register(command{name: "run", summary: "generate text from a prompt with a GGUF model", run: runRun})
+	register(command{name: "run", summary: "generate text from a prompt (or chat) with a GGUF model", run: runRun})
 }
 
 // runEvent is one line of `strata run -json` output.
@@ -31,144 +33,187 @@ type runEvent struct {
 	StopReason       string  `json:"stop_reason,omitempty"`
 	PromptTokensPerS float64 `json:"prompt_tokens_per_s,omitempty"`
 	GenTokensPerS    float64 `json:"gen_tokens_per_s,omitempty"`
-	LlamaGenPerS     float64 `json:"llama_gen_tokens_per_s,omitempty"`
+	TTFTMs           float64 `json:"ttft_ms,omitempty"`
+}
+
+// busEvent is one line of `strata run -events` output.
+type busEvent struct {
+	Key     string `json:"key"`
+	Payload any    `json:"payload"`
+}
+
+// engineFlags are the flags run and serve share: how the Engine is opened.
+type engineFlags struct {
+	model, lora, budget, audit, persona string
+	threads, nctx, parallel, ngl        int
+	loraScale                           float64
+	verbose                             bool
+}
+
+func (f *engineFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	Float64Var(*float64, string, float64, string)
+	BoolVar(*bool, string, bool, string)
+}, parallel int) {
+	fs.StringVar(&f.model, "m", "", "GGUF model `file` (required)")
+	fs.IntVar(&f.threads, "t", runtime.NumCPU(), "threads")
+	fs.IntVar(&f.nctx, "c", 0, "context `tokens` per sequence (default 4096 or the model's training context if smaller)")
+	fs.IntVar(&f.parallel, "np", parallel, "sequences decoded together (continuous batching)")
+	fs.IntVar(&f.ngl, "ngl", 0, "layers to offload to the GPU (-1: all)")
+	fs.StringVar(&f.lora, "lora", "", "LoRA adapter `file`; requests name it \"lora\"")
+	fs.Float64Var(&f.loraScale, "lora-scale", 1.0, "LoRA adapter scale")
+	fs.StringVar(&f.persona, "lora-owner", "", "the `persona` that owns the -lora adapter (default: anyone may use it)")
+	fs.StringVar(&f.budget, "budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
+	fs.StringVar(&f.audit, "audit", "", "append access denials to this audit log `file`")
+	fs.BoolVar(&f.verbose, "v", false, "show llama.cpp's log")
+}
+
+// open opens the Engine the flags describe, on b.
+func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Writer) (*engine.Engine, error) {
+	level := slog.LevelError
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, Bus: b, AuditLog: f.audit}
+	if f.budget != "" {
+		n, err := engine.ParseBytes(f.budget)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Budget = n
+	}
+	if f.lora != "" {
+		cfg.Adapters = []engine.AdapterSpec{{Name: "lora", Path: f.lora, Scale: float32(f.loraScale), Owner: f.persona}}
+	}
+	return engine.Open(ctx, cfg)
 }
 
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
-	model := fs.String("m", "", "GGUF model `file` (required)")
+	var ef engineFlags
+	ef.register(fs, 1)
 	prompt := fs.String("p", "", "prompt text")
+	chat := fs.Bool("chat", false, "send -p as a user message through the model's chat template")
+	system := fs.String("system", "", "system message for -chat")
 	n := fs.Int("n", 64, "number of tokens to generate")
-	seed := fs.Uint("seed", 0xFFFFFFFF, "sampling seed (default random)")
+	seed := fs.Uint("seed", uint(engine.RandomSeed), "sampling seed (default random)")
 	greedy := fs.Bool("greedy", false, "always pick the most likely token")
 	temp := fs.Float64("temp", 0.8, "temperature")
 	topK := fs.Int("top-k", 40, "top-k (0 disables)")
 	topP := fs.Float64("top-p", 0.95, "top-p (1 disables)")
 	minP := fs.Float64("min-p", 0.05, "min-p (0 disables)")
 	repeat := fs.Float64("repeat-penalty", 1.0, "repetition penalty (1 disables)")
-	threads := fs.Int("t", runtime.NumCPU(), "threads")
-	nctx := fs.Int("c", 2048, "context size")
-	lora := fs.String("lora", "", "LoRA adapter `file` to apply")
-	loraScale := fs.Float64("lora-scale", 1.0, "LoRA adapter scale")
-	ngl := fs.Int("ngl", 0, "layers to offload to the GPU (-1: all)")
-	budget := fs.String("budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
+	persona := fs.String("persona", "", "the `persona` the request runs as")
+	useLora := fs.Bool("use-lora", true, "apply the -lora adapter to the request")
 	asJSON := fs.Bool("json", false, "print one JSON object per token and a summary")
-	verbose := fs.Bool("v", false, "show llama.cpp's log")
+	events := fs.Bool("events", false, "print the bus events (inference and genome) as JSON lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *model == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: strata run -m FILE -p PROMPT [-n N] [-seed S] [-greedy] [-json]")
+	if ef.model == "" || fs.NArg() != 0 || *n < 1 {
+		fmt.Fprintln(stderr, "usage: strata run -m FILE -p PROMPT [-chat] [-n N] [-seed S] [-greedy] [-json] [-events]")
 		fs.PrintDefaults()
 		return errUsage
 	}
-	// llama.cpp's warnings (e.g. about a generated vocabulary) are noise
-	// for a one-shot run; -v shows everything.
-	level := slog.LevelError
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	var budgetBytes int64
-	if *budget != "" {
-		n, err := engine.ParseBytes(*budget)
-		if err != nil {
-			return err
-		}
-		budgetBytes = n
+	if *seed > uint(engine.RandomSeed) {
+		return fmt.Errorf("-seed %d does not fit 32 bits", *seed)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	mp := llama.ModelParams{GPULayers: *ngl}
-	if budgetBytes > 0 {
-		mp = engine.PagedExperts(mp) // experts stay in the file mapping the genome pages
-	}
-	m, err := llama.LoadModelContext(ctx, *model, mp)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	cp := llama.ContextParams{NCtx: *nctx, Threads: *threads}
-	if budgetBytes > 0 {
-		b, err := engine.NewBudget(ctx, m, budgetBytes)
-		if err != nil {
-			return err
-		}
-		defer b.Close() // before m.Close: defers run last-in first-out
-		cp.Observer = b.Pager.Observer()
-	}
-	lctx, err := llama.NewContext(m, cp)
-	if err != nil {
-		return err
-	}
-	defer lctx.Close()
-	if *lora != "" {
-		a, err := m.LoadAdapter(*lora)
-		if err != nil {
-			return err
-		}
-		if err := lctx.SetAdapter(a, float32(*loraScale)); err != nil {
+	b := bus.New()
+	if *events {
+		var mu sync.Mutex
+		enc := json.NewEncoder(stderr)
+		mod := bus.ModuleFuncs{ModuleName: "run-events", Artifact: func(a bus.Artifact) {
+			mu.Lock()
+			enc.Encode(busEvent{Key: a.Key, Payload: a.Payload})
+			mu.Unlock()
+		}}
+		if _, err := b.SubscribeArtifact(bus.Prefix(""), mod); err != nil {
 			return err
 		}
 	}
-	sp := llama.SamplerParams{
-		Greedy: *greedy, Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), MinP: float32(*minP),
-		PenaltyLastN: 64, RepeatPenalty: float32(*repeat), Seed: uint32(*seed), Vocab: m.Vocab(),
-	}
-	smp, err := llama.NewSampler(sp)
+	e, err := ef.open(ctx, b, stderr)
 	if err != nil {
 		return err
 	}
-	defer smp.Close()
-	gen, err := engine.NewGenerator(lctx, smp)
-	if err != nil {
-		return err
-	}
-	defer gen.Close()
+	defer e.Close()
 
-	vocab := m.Vocab()
-	toks, err := vocab.Tokenize(*prompt, true, false)
-	if err != nil {
-		return err
+	req := engine.Request{
+		Persona: *persona, MaxTokens: *n,
+		Sampling: engine.Sampling{
+			Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), MinP: float32(*minP),
+			RepeatLastN: 64, RepeatPenalty: float32(*repeat), Seed: uint32(*seed),
+		},
 	}
-	if len(toks) == 0 {
-		return errors.New("the prompt is empty and the model adds no BOS token; give -p")
+	if *greedy {
+		req.Sampling = engine.Sampling{}
+	}
+	if ef.lora != "" && *useLora {
+		req.Adapter = "lora"
+	}
+	switch {
+	case *chat:
+		if *system != "" {
+			req.Messages = append(req.Messages, llama.ChatMessage{Role: "system", Content: *system})
+		}
+		req.Messages = append(req.Messages, llama.ChatMessage{Role: "user", Content: *prompt})
+	case *prompt == "" && e.Model().Vocab().AddBOS():
+		req.Tokens = []llama.Token{e.Model().Vocab().BOS()}
+	default:
+		req.Prompt = *prompt
+	}
+	st, err := e.Generate(ctx, req)
+	if err != nil {
+		if errors.Is(err, engine.ErrEmptyPrompt) {
+			return errors.New("the prompt is empty and the model adds no BOS token; give -p")
+		}
+		return err
 	}
 
 	enc := json.NewEncoder(stdout)
-	var text []byte
-	var piece []byte
-	var emitErr error
-	st, err := gen.Generate(ctx, toks, *n, func(t llama.Token) bool {
-		piece, emitErr = vocab.AppendPiece(piece[:0], t, false)
-		if emitErr != nil {
-			return false
-		}
+	var text, piece []byte
+	vocab := e.Model().Vocab()
+	for d := range st.Deltas() {
+		piece = d.AppendText(piece[:0])
 		text = append(text, piece...)
 		if *asJSON {
-			emitErr = enc.Encode(runEvent{Type: "token", ID: t, Piece: string(piece)})
+			if d.Token == llama.NullToken {
+				continue
+			}
+			// The raw piece of the token, as before the engine held text
+			// back for stop strings.
+			raw, _ := vocab.Piece(d.Token, false)
+			err = enc.Encode(runEvent{Type: "token", ID: d.Token, Piece: raw})
 		} else {
-			_, emitErr = stdout.Write(piece)
+			_, err = stdout.Write(piece)
 		}
-		return emitErr == nil
-	})
-	if emitErr != nil {
-		return emitErr
+		if err != nil {
+			st.Close()
+			return err
+		}
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	res := st.Result()
+	if res.Err != nil && !errors.Is(res.Err, context.Canceled) {
+		return res.Err
+	}
+	promptTPS := 0.0
+	if res.PromptEval > 0 {
+		promptTPS = float64(res.PromptTokens) / res.PromptEval.Seconds()
 	}
 	if *asJSON {
 		return enc.Encode(runEvent{
-			Type: "summary", Text: string(text), PromptTokens: st.PromptTokens, GenTokens: st.GenTokens,
-			StopReason: st.StopReason, PromptTokensPerS: st.PromptTokensPerSecond(),
-			GenTokensPerS: st.GenTokensPerSecond(), LlamaGenPerS: st.Perf.EvalTokensPerSecond(),
+			Type: "summary", Text: string(text), PromptTokens: res.PromptTokens, GenTokens: res.CompletionTokens,
+			StopReason: string(res.StopReason), PromptTokensPerS: promptTPS, GenTokensPerS: res.TokensPerSecond(),
+			TTFTMs: float64(res.QueueWait+res.PromptEval) / 1e6,
 		})
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintf(stderr, "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (%s)\n",
-		st.PromptTokens, st.PromptTokensPerSecond(), st.GenTokens, st.GenTokensPerSecond(), st.StopReason)
-	return err
+		res.PromptTokens, promptTPS, res.CompletionTokens, res.TokensPerSecond(), res.StopReason)
+	return nil
 }
