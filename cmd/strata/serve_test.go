@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-llm/strata/audit"
+	"github.com/strata-llm/strata/gguf"
+	"github.com/strata-llm/strata/modelgen"
+)
+
+// When the test binary is started with STRATA_MAIN=1 it is strata itself:
+// the serve test runs the real command as a child process, so SIGTERM is
+// real too.
+func init() {
+	if os.Getenv("STRATA_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+}
+
+func tinyDense(t *testing.T) string {
+	t.Helper()
+	spec, err := modelgen.Preset("tiny-dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tiny-dense.gguf")
+	if err := modelgen.Write(path, spec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRunEvents runs `strata run -json -events`: the summary counts the
+// tokens asked for, and the bus events come out as JSON lines.
+func TestRunEvents(t *testing.T) {
+	path := tinyDense(t)
+	var out, errw bytes.Buffer
+	if code := run([]string{"run", "-m", path, "-p", "Hello", "-n", "5", "-greedy", "-json", "-events", "-t", "2", "-c", "128"}, &out, &errw); code != 0 {
+		t.Fatalf("exit %d: %s", code, errw.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var sum runEvent
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if sum.GenTokens+strings.Count(sum.StopReason, "eog") == 0 || sum.GenTokens > 5 || sum.PromptTokens < 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	var keys []string
+	for l := range strings.SplitSeq(strings.TrimSpace(errw.String()), "\n") {
+		var ev busEvent
+		if json.Unmarshal([]byte(l), &ev) == nil && ev.Key != "" {
+			keys = append(keys, ev.Key)
+		}
+	}
+	if len(keys) < 3 || keys[0] != "inference/llm.request" || keys[len(keys)-1] != "inference/llm.complete" {
+		t.Errorf("events %v\nstderr: %s", keys, errw.String())
+	}
+}
+
+// TestServeSIGTERM starts `strata serve` as a real process, streams a
+// request with curl's wire format, sends SIGTERM while a long request is
+// in flight, and checks the stream ends cleanly, the process exits 0 and
+// the audit log it kept verifies.
+func TestServeSIGTERM(t *testing.T) {
+	path := tinyDense(t)
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	cmd := exec.Command(os.Args[0], "serve", "-m", path, "-addr", "127.0.0.1:0", "-np", "2", "-c", "2048", "-t", "2",
+		"-audit", logPath, "-grace", "3s")
+	cmd.Env = append(os.Environ(), "STRATA_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no banner: %v\n%s", err, stderr.String())
+	}
+	i := strings.Index(line, "http://")
+	if i < 0 {
+		t.Fatalf("banner %q", line)
+	}
+	url := strings.Fields(line[i:])[0]
+
+	body := `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":100000,"stream":true,"ignore_eos":true}`
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "data: {") {
+		t.Fatalf("first line %q: %v", first, err)
+	}
+	t0 := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(br)
+	if !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Errorf("stream cut at SIGTERM did not end with [DONE]: ...%q", tail(string(rest), 200))
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM\n%s", err, stderr.String())
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("shutdown took %v with a grace of 3s", d)
+	}
+	if _, err := audit.Verify(logPath); err != nil {
+		t.Errorf("audit log after shutdown: %v", err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
