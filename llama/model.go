@@ -32,6 +32,15 @@ type ModelParams struct {
 	// MainGPU is the index of the GPU used for the whole model when
 	// splitting is off.
 	MainGPU int
+	// SplitMode is how the model is spread over several GPUs, as
+	// llama.cpp's -sm; the zero value is llama.cpp's default, by layer.
+	SplitMode SplitMode
+	// Devices, if set, are the names of the devices (Device.Name, e.g.
+	// "CUDA1") the model is offloaded to, in order, as llama.cpp's -dev;
+	// nil lets llama.cpp use every GPU. CPU devices cannot be named: what
+	// is not offloaded always runs on the CPU. NoDevices offloads nothing.
+	Devices   []string
+	NoDevices bool
 	// TensorOverrides places tensors whose names match a regular
 	// expression in a named buffer type, as llama.cpp's -ot does. The
 	// first match wins.
@@ -56,6 +65,46 @@ type ModelParams struct {
 	// returning false cancels the load with ErrLoadCancelled. It runs on
 	// the loading goroutine.
 	Progress func(progress float32) bool
+}
+
+// SplitMode is llama.cpp's enum llama_split_mode, with the default first.
+type SplitMode int
+
+// Split modes. SplitNone keeps the whole model on MainGPU; SplitRow and
+// SplitTensor split tensors across the GPUs.
+const (
+	SplitLayer SplitMode = iota
+	SplitNone
+	SplitRow
+	SplitTensor
+)
+
+func (s SplitMode) String() string {
+	switch s {
+	case SplitLayer:
+		return "layer"
+	case SplitNone:
+		return "none"
+	case SplitRow:
+		return "row"
+	case SplitTensor:
+		return "tensor"
+	}
+	return fmt.Sprintf("SplitMode(%d)", int(s))
+}
+
+func (s SplitMode) c() (C.enum_llama_split_mode, error) {
+	switch s {
+	case SplitLayer:
+		return C.LLAMA_SPLIT_MODE_LAYER, nil
+	case SplitNone:
+		return C.LLAMA_SPLIT_MODE_NONE, nil
+	case SplitRow:
+		return C.LLAMA_SPLIT_MODE_ROW, nil
+	case SplitTensor:
+		return C.LLAMA_SPLIT_MODE_TENSOR, nil
+	}
+	return 0, fmt.Errorf("llama: load model: unknown split mode %d", int(s))
 }
 
 // TensorOverride is one tensor-placement rule: tensors whose names match
@@ -195,6 +244,17 @@ func LoadModelContext(ctx context.Context, path string, params ModelParams) (*Mo
 		cp.n_gpu_layers = 999
 	}
 	cp.main_gpu = C.int32_t(params.MainGPU)
+	if cp.split_mode, err = params.SplitMode.c(); err != nil {
+		return nil, err
+	}
+	cdevs, freeDevices, err := buildDevices(params.Devices, params.NoDevices)
+	if err != nil {
+		return nil, err
+	}
+	defer freeDevices()
+	if cdevs != nil {
+		cp.devices = cdevs
+	}
 	cp.use_extra_bufts = C.bool(!params.NoExtraBufferTypes)
 	cp.check_tensors = C.bool(params.CheckTensors)
 	cp.vocab_only = C.bool(params.VocabOnly)
@@ -258,6 +318,41 @@ func pinnedPath(fh *os.File, path string, info *gguf.File) string {
 		return path
 	}
 	return p
+}
+
+// buildDevices turns device names into llama.cpp's NULL-terminated device
+// list in C memory (an empty list for none), or nil for llama.cpp's own
+// choice. The returned func frees it; llama.cpp copies the list at load.
+func buildDevices(names []string, none bool) (*C.ggml_backend_dev_t, func(), error) {
+	if len(names) == 0 && !none {
+		return nil, func() {}, nil
+	}
+	if none && len(names) > 0 {
+		return nil, nil, fmt.Errorf("llama: load model: devices %q and NoDevices both set", names)
+	}
+	arr := (*C.ggml_backend_dev_t)(C.calloc(C.size_t(len(names)+1), C.size_t(unsafe.Sizeof(C.ggml_backend_dev_t(nil)))))
+	items := unsafe.Slice(arr, len(names)+1)
+	for i, name := range names {
+		cname := C.CString(name)
+		d := C.ggml_backend_dev_by_name(cname)
+		C.free(unsafe.Pointer(cname))
+		if d == nil || C.ggml_backend_dev_type(d) == C.GGML_BACKEND_DEVICE_TYPE_CPU {
+			C.free(unsafe.Pointer(arr))
+			var have []string
+			for _, dev := range Devices() {
+				if dev.Type != DeviceCPU {
+					have = append(have, dev.Name)
+				}
+			}
+			what := "no such device"
+			if d != nil {
+				what = "a CPU device (what is not offloaded runs on the CPU anyway)"
+			}
+			return nil, nil, fmt.Errorf("llama: load model: device %q: %s; offload devices: %q", name, what, have)
+		}
+		items[i] = d
+	}
+	return arr, func() { C.free(unsafe.Pointer(arr)) }, nil
 }
 
 // buildOverrides turns the rules into llama.cpp's NULL-terminated
