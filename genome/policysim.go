@@ -1,9 +1,6 @@
 package genome
 
-import (
-	"fmt"
-	"maps"
-)
+import "fmt"
 
 // PolicySim replays page-ins through the genome's own placement and
 // eviction code, with no file, mapping or store behind them: pages are
@@ -19,7 +16,8 @@ import (
 // the same admission rule (admitDemoted) under the same per-tier policies
 // (CanonicalPolicy). The walk that connects them — promote, makeRoom,
 // demote, below — is a copy of Local's without the stores' syscalls, the
-// locks, pins, permissions or events; TestPolicySimMatchesLocal replays
+// locks, pins, permissions or events (and without makeRoom's copy of the
+// tier's set); TestPolicySimMatchesLocal replays
 // the same accesses through both and compares every page's tier after
 // each one, so the two cannot drift apart unnoticed.
 //
@@ -198,18 +196,31 @@ func (s *PolicySim) makeRoom(t TierRole, need int64, incoming *pageState, demote
 	if need > limit {
 		return fmt.Errorf("genome: page %d is %d bytes, tier %s holds %d: %w", incoming.ref.Offset.Off, need, t, limit, ErrPageTooLarge)
 	}
-	cands := maps.Clone(s.inTier[t])
-	delete(cands, incoming)
+	// Local copies the tier's set into cands; here victims are taken out
+	// of the set itself while they are picked and put back before they
+	// move, which picks alike (Go randomizes every map walk) without a
+	// copy of the tier per miss.
+	cands := s.inTier[t]
+	if _, in := cands[incoming]; in {
+		delete(cands, incoming)
+		defer func() { cands[incoming] = struct{}{} }()
+	}
 	free := max(limit-s.used[t], 0)
 	var victims []*pageState
 	for free < need {
 		v := pickVictim(s.policies[t], cands)
 		if v == nil {
+			for _, v := range victims {
+				cands[v] = struct{}{}
+			}
 			return &NoEvictionCandidateError{Role: t, Need: need, Free: free, Incoming: incoming.ref}
 		}
 		delete(cands, v)
 		victims = append(victims, v)
 		free += v.cost
+	}
+	for _, v := range victims {
+		cands[v] = struct{}{}
 	}
 	if demoted && !admitDemoted(s.policies[t], incoming, victims) {
 		return errSkipTier
