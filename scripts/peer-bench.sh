@@ -51,10 +51,8 @@ for f in "${files[@]}"; do
 		for ((r = 1; r <= rounds; r++)); do
 			# shellcheck disable=SC2086
 			up+=("$(build/peer/bin/llama-bench -m "$f" -t "$threads" -fa "$fa" -r 1 "${args[@]}" -o json ${PEER_EXTRA:-} 2>/dev/null | avg)")
-			fa_flag=()
-			[ "$fa" = 1 ] && fa_flag=(-fa)
 			# shellcheck disable=SC2086
-			us+=("$(bin/bench -m "$f" -t "$threads" "${fa_flag[@]}" -r 1 "${args[@]}" -o json ${STRATA_EXTRA:-} 2>/dev/null | avg)")
+			us+=("$(bin/bench -m "$f" -t "$threads" -fa "$fa" -r 1 "${args[@]}" -o json ${STRATA_EXTRA:-} 2>/dev/null | avg)")
 			log "$(basename "$f") $test round $r: llama-bench ${up[-1]}, bin/bench ${us[-1]}"
 		done
 		u=$(printf '%s\n' "${up[@]}" | median)

@@ -1,85 +1,47 @@
 // Command bench measures prompt processing and generation throughput of
-// GGUF models through Strata's llama package, in the spirit of llama.cpp's
-// llama-bench: the same test names (pp512, tg128) and a markdown table by
-// default, plus the figures that are Strata's own concern — how much of
-// llama.cpp's speed the Go token loop keeps, and how many allocations it
-// makes per token.
+// GGUF models through Strata, speaking llama.cpp's llama-bench: the same
+// flags where they overlap (-m -p -n -pg -d -b -ub -t -ngl -ncmoe -sm -mg
+// -dev -ot -fa -r -o), each taking comma-separated lists and ranges whose
+// cartesian product is run, and the same output formats and field names
+// (csv, json, jsonl, md, sql). To those it adds what is Strata's own
+// concern: how much of llama.cpp's speed the Go token loop keeps (Go/C),
+// how many Go allocations it makes per token, and with -budget how the
+// genome pages an MoE model's experts — hit rate, MiB read per token, and
+// the share of the read bandwidth's limit reached.
 //
 // Usage:
 //
-//	bench -m model.gguf [-p 512] [-n 128] [-t 2,4] [-r 3] [-o md|json|benchstat]
+//	bench -m model.gguf [-p 512] [-n 128] [-pg 512,128] [-d 0] [-t 2,4]
+//	      [-r 3] [-o md|csv|json|jsonl|sql|benchstat]
+//	bench -m moe.gguf -p 0 -n 32 -budget 1GiB,1.5GiB,2GiB -svg sweep.svg
+//	bench -list-devices
+//	bench -m model.gguf -dev CUDA1 -ngl 99    # one GPU; run once per GPU
 //
-// Results go to stdout, progress to stderr. -o benchstat prints lines that
-// golang.org/x/perf/cmd/benchstat reads, one per repetition.
+// Results go to stdout, progress to stderr (as do results in -oe's
+// format). -o benchstat prints lines golang.org/x/perf/cmd/benchstat
+// reads, one per repetition. -pprof, -cpuprofile and -memprofile profile
+// the run; page-ins then carry pprof labels (layer, expert, persona).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/strata-llm/strata/engine"
+	"github.com/strata-llm/strata/genome"
 	"github.com/strata-llm/strata/llama"
 )
-
-// options are bench's flags.
-type options struct {
-	models      []string
-	promptN     int
-	genN        int
-	threads     []int
-	reps        int
-	gpuLayers   int
-	batch       int
-	ubatch      int
-	noMmap      bool
-	flashAttn   bool
-	budget      int64
-	output      string
-	cpuProfile  string
-	memProfile  string
-	backendPath string
-	verbose     bool
-}
-
-// result is one test of one configuration, over all repetitions.
-type result struct {
-	Model        string    `json:"model"`
-	ModelDesc    string    `json:"model_desc"`
-	ModelSize    uint64    `json:"model_size"`
-	ModelParams  uint64    `json:"model_n_params"`
-	Backend      string    `json:"backend"`
-	Budget       int64     `json:"expert_budget,omitempty"` // bytes, with -budget
-	PageFaults   uint64    `json:"page_faults,omitempty"`   // genome faults during the test
-	Evictions    uint64    `json:"evictions,omitempty"`
-	Threads      int       `json:"n_threads"`
-	GPULayers    int       `json:"n_gpu_layers"`
-	Test         string    `json:"test"` // "pp512", "tg128"
-	NPrompt      int       `json:"n_prompt"`
-	NGen         int       `json:"n_gen"`
-	Samples      []float64 `json:"samples_ts"` // tokens/s of each repetition (Go wall clock)
-	AvgTS        float64   `json:"avg_ts"`
-	StddevTS     float64   `json:"stddev_ts"`
-	LlamaAvgTS   float64   `json:"llama_avg_ts"`          // llama.cpp's perf counters, same decodes
-	LoopRatio    float64   `json:"loop_ratio,omitempty"`  // AvgTS / LlamaAvgTS (tg only)
-	AllocsPerTok float64   `json:"allocs_per_token"`      // Go heap allocations per token, loop only
-	SystemInfo   string    `json:"system_info,omitempty"` // llama_print_system_info()
-	Timestamp    time.Time `json:"timestamp"`
-}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -107,184 +69,289 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := &options{}
-	models := fs.String("m", "", "comma-separated GGUF model `files` (required)")
-	fs.IntVar(&o.promptN, "p", 512, "prompt tokens for the pp test (0 skips it)")
-	fs.IntVar(&o.genN, "n", 128, "generated tokens for the tg test (0 skips it)")
-	threads := fs.String("t", strconv.Itoa(runtime.NumCPU()), "comma-separated thread `counts`")
-	fs.IntVar(&o.reps, "r", 3, "repetitions of each test")
-	fs.IntVar(&o.gpuLayers, "ngl", 0, "layers to offload to a GPU (-1: all)")
-	fs.IntVar(&o.batch, "b", 2048, "logical batch size")
-	fs.IntVar(&o.ubatch, "ub", 512, "physical batch size")
-	fs.BoolVar(&o.noMmap, "no-mmap", false, "read weights instead of mapping the file")
-	fs.BoolVar(&o.flashAttn, "fa", false, "enable flash attention")
-	budget := fs.String("budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
-	fs.StringVar(&o.output, "o", "md", "output `format`: md, json or benchstat")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
-	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `file`")
-	fs.StringVar(&o.backendPath, "backend", os.Getenv("STRATA_BACKEND_PATH"), "load ggml backend libraries (e.g. libggml-cuda.so) from this `dir`")
-	fs.BoolVar(&o.verbose, "v", false, "show llama.cpp's log")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error) {
+	stopProfiles, err := startProfiles(o, stderr)
+	if err != nil {
+		return err
 	}
-	fail := func(format string, a ...any) (*options, error) {
-		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
-		fs.Usage()
-		return nil, errors.New("usage")
+	defer func() { err = errors.Join(err, stopProfiles()) }()
+	if err := loadBackends(o.backendPath, stderr); err != nil {
+		return err
 	}
-	if *models == "" {
-		return fail("-m is required")
+	if o.listDevices {
+		listDevices(stdout, stderr)
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
+	if err := checkDevices(o, llama.Devices()); err != nil {
+		return err
 	}
-	o.models = strings.Split(*models, ",")
-	if *budget != "" {
-		b, err := engine.ParseBytes(*budget)
-		if err != nil || b <= 0 {
-			return fail("bad -budget %q", *budget)
-		}
-		o.budget = b
-	}
-	for _, s := range strings.Split(*threads, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fail("bad thread count %q in -t", s)
-		}
-		o.threads = append(o.threads, n)
-	}
-	switch {
-	case o.promptN < 0 || o.genN < 0 || (o.promptN == 0 && o.genN == 0):
-		return fail("-p and -n must be >= 0 and not both 0")
-	case o.reps <= 0:
-		return fail("-r must be positive")
-	case o.output != "md" && o.output != "json" && o.output != "benchstat":
-		return fail("unknown output format %q", o.output)
-	}
-	return o, nil
-}
-
-func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if o.backendPath != "" {
-		libs, _ := filepath.Glob(filepath.Join(o.backendPath, "libggml-*.so"))
-		for _, lib := range libs {
-			if strings.Contains(filepath.Base(lib), "ggml-base") {
-				continue
-			}
-			if err := llama.LoadBackend(lib); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "bench: loaded backend %s\n", lib)
-		}
-	}
-	sysInfo := llama.SystemInfo()
-	fmt.Fprintf(stderr, "bench: system info: %s\n", sysInfo)
+	fmt.Fprintf(stderr, "bench: system info: %s\n", llama.SystemInfo())
 	for _, d := range llama.Devices() {
 		fmt.Fprintf(stderr, "bench: device %d: %s (%s, %s), %d/%d MiB free\n", d.Index, d.Name, d.Description, d.Type, d.MemoryFree>>20, d.MemoryTotal>>20)
 	}
 
-	out := newPrinter(o.output, stdout)
-	for _, path := range o.models {
-		fmt.Fprintf(stderr, "bench: loading %s\n", path)
-		t0 := time.Now()
-		mp := llama.ModelParams{NoMmap: o.noMmap, GPULayers: o.gpuLayers}
-		if o.budget > 0 {
-			mp = engine.PagedExperts(mp) // experts stay in the file mapping the genome pages
-		}
-		m, err := llama.LoadModelContext(ctx, path, mp)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "bench: loaded %s (%s, %s) in %.2fs\n", path, m.Description(), sizeString(m.Size()), time.Since(t0).Seconds())
-		var budget *engine.Budget
-		if o.budget > 0 {
-			if budget, err = engine.NewBudget(ctx, m, o.budget); err != nil {
-				m.Close()
+	printers := []printer{newPrinter(o.output, stdout)}
+	if o.outputErr != "none" {
+		printers = append(printers, newPrinter(o.outputErr, stderr))
+	}
+	for _, p := range printers {
+		p.header(o)
+	}
+	insts := instances(o)
+	cpuInfo, gpuInfo := deviceInfo()
+	backends := backendsString()
+	var (
+		cur     *loaded
+		results []*result
+		readBW  = map[string]float64{} // measured per model file
+	)
+	defer func() { err = errors.Join(err, cur.close()) }()
+	for k, inst := range insts {
+		if cur == nil || !inst.sameModel(cur.inst) {
+			if err := cur.close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(o.budget)))
-		}
-		for _, t := range o.threads {
-			// Results are printed as each test ends, before the context
-			// is torn down, so a failure in teardown cannot lose them.
-			err := benchModel(ctx, o, m, budget, t, stderr, func(r result) {
-				r.SystemInfo = sysInfo
-				out.add(r)
-			})
-			if err != nil {
-				budget.Close()
-				m.Close()
+			cur = nil
+			if cur, err = loadModel(ctx, inst, stderr); err != nil {
 				return err
 			}
 		}
-		if err := budget.Close(); err != nil {
-			m.Close()
+		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", stderr); err != nil {
 			return err
 		}
-		m.Close()
-	}
-	if o.memProfile != "" {
-		f, err := os.Create(o.memProfile)
+		bw := o.readBW
+		if inst.budget > 0 && bw == 0 {
+			if bw = readBW[inst.model]; bw == 0 {
+				if bw, err = measureReadBW(inst.model, cur.expertBytes()); err != nil {
+					fmt.Fprintf(stderr, "bench: cannot measure the read bandwidth of %s (%v); give -read-bw for the I/O limit\n", inst.model, err)
+					bw = -1
+				} else {
+					fmt.Fprintf(stderr, "bench: %s reads at %.0f MiB/s (O_DIRECT, %s extents)\n", inst.model, bw/(1<<20), sizeString(uint64(cur.expertBytes())))
+				}
+				readBW[inst.model] = bw
+			}
+			bw = max(bw, 0)
+		}
+		if o.delay > 0 {
+			time.Sleep(time.Duration(o.delay) * time.Second)
+		}
+		fmt.Fprintf(stderr, "bench: test %d/%d: %s, t=%d%s\n", k+1, len(insts), inst.testName(), inst.threads, budgetNote(inst.budget))
+		r, err := runTest(ctx, o, cur, inst, stderr)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		runtime.GC()
-		if err := pprof.WriteHeapProfile(f); err != nil {
+		r.cpuInfo, r.gpuInfo, r.backends = cpuInfo, gpuInfo, backends
+		if r.paging != nil {
+			r.paging.readBW = bw
+		}
+		// Results are printed as each test ends, before anything is torn
+		// down, so a failure in teardown cannot lose them.
+		for _, p := range printers {
+			p.row(r)
+		}
+		results = append(results, r)
+	}
+	for _, p := range printers {
+		p.footer()
+	}
+	if o.svg != "" {
+		if err := writeSVGFile(o.svg, results); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "bench: wrote %s\n", o.svg)
 	}
-	return out.flush()
+	return nil
 }
 
-// benchModel runs the pp and tg tests for one thread count.
-func benchModel(ctx context.Context, o *options, m *llama.Model, budget *engine.Budget, threads int, stderr io.Writer, emit func(result)) error {
-	nctx := o.promptN + o.genN + 16
-	cp := llama.ContextParams{
-		NCtx: nctx, NBatch: max(o.batch, o.promptN), NUbatch: o.ubatch, Threads: threads,
-		FlashAttention: map[bool]llama.FlashAttention{true: llama.FlashAttentionOn, false: llama.FlashAttentionOff}[o.flashAttn],
+func budgetNote(b int64) string {
+	if b == 0 {
+		return ""
 	}
-	if budget != nil {
-		cp.Observer = budget.Pager.Observer()
+	return ", experts in " + sizeString(uint64(b))
+}
+
+func loadBackends(dir string, stderr io.Writer) error {
+	if dir == "" {
+		return nil
 	}
-	lctx, err := llama.NewContext(m, cp)
+	libs, _ := filepath.Glob(filepath.Join(dir, "libggml-*.so"))
+	for _, lib := range libs {
+		if strings.Contains(filepath.Base(lib), "ggml-base") {
+			continue
+		}
+		if err := llama.LoadBackend(lib); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: loaded backend %s\n", lib)
+	}
+	return nil
+}
+
+// listDevices prints the offload devices as llama-bench --list-devices
+// does, and on stderr the CPU devices it leaves out.
+func listDevices(stdout, stderr io.Writer) {
+	fmt.Fprintln(stdout, "Available devices:")
+	n := 0
+	for _, d := range llama.Devices() {
+		if d.Type == llama.DeviceCPU {
+			fmt.Fprintf(stderr, "bench: %s (%s) is the CPU: it runs what is not offloaded; -dev none runs on it alone\n", d.Name, d.Description)
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: %s (%d MiB, %d MiB free)\n", d.Name, d.Description, d.MemoryTotal>>20, d.MemoryFree>>20)
+		n++
+	}
+	if n == 0 {
+		fmt.Fprintln(stdout, "  (none)")
+	}
+}
+
+// checkDevices checks the -dev names and -ot buffer types against the
+// devices there are, as llama-bench does while parsing, so that a typo
+// fails before any model is loaded.
+func checkDevices(o *options, devs []llama.Device) error {
+	var gpus, bufts []string
+	for _, d := range devs {
+		if d.Type != llama.DeviceCPU {
+			gpus = append(gpus, d.Name)
+		}
+		if d.BufferType != "" {
+			bufts = append(bufts, d.BufferType)
+		}
+	}
+	for _, ds := range o.devices {
+		for _, name := range ds.names {
+			if !contains(gpus, name) {
+				what := "no such device"
+				for _, d := range devs {
+					if d.Name == name {
+						what = "a CPU device: what is not offloaded runs there anyway (-dev none runs on it alone)"
+					}
+				}
+				return fmt.Errorf("-dev %s: %s; offload devices here: %s", name, what, orNone(gpus))
+			}
+		}
+	}
+	for _, g := range o.overrides {
+		for _, ov := range g {
+			if !contains(bufts, ov.BufferType) {
+				return fmt.Errorf("-ot %s=%s: unknown buffer type %q; buffer types here: %s", ov.Pattern, ov.BufferType, ov.BufferType, orNone(bufts))
+			}
+		}
+	}
+	return nil
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// loaded is the model of the current instances, and the genome paging its
+// experts when they have a budget.
+type loaded struct {
+	inst   instance
+	model  *llama.Model
+	budget *engine.Budget
+	bytes  int64 // the budget's size
+}
+
+func loadModel(ctx context.Context, inst instance, stderr io.Writer) (*loaded, error) {
+	fmt.Fprintf(stderr, "bench: loading %s\n", inst.model)
+	t0 := time.Now()
+	m, err := llama.LoadModelContext(ctx, inst.model, inst.modelParams())
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "bench: loaded %s (%s, %s) in %.2fs\n", inst.model, m.Description(), sizeString(m.Size()), time.Since(t0).Seconds())
+	return &loaded{inst: inst, model: m}, nil
+}
+
+// setBudget gives the model a fresh genome within bytes, or none for 0.
+// Each budget starts with every expert evicted.
+func (l *loaded) setBudget(ctx context.Context, bytes int64, labels bool, stderr io.Writer) error {
+	if l.bytes == bytes {
+		return nil
+	}
+	if err := l.budget.Close(); err != nil {
+		return err
+	}
+	l.budget, l.bytes = nil, 0
+	if bytes == 0 {
+		return nil
+	}
+	b, err := engine.NewBudget(ctx, l.model, bytes)
 	if err != nil {
 		return err
+	}
+	l.budget, l.bytes = b, bytes
+	if labels {
+		if err := b.Pager.LabelPageIns(l.model.Layers(), l.model.ExpertCount()); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(bytes)))
+	return nil
+}
+
+// expertBytes is the size of one expert page, the unit the genome reads.
+func (l *loaded) expertBytes() int64 {
+	if l.budget == nil {
+		return 0
+	}
+	refs, err := l.budget.Genome.Pages(l.budget.Artifact(), genome.PageExpert)
+	if err != nil || len(refs) == 0 {
+		return 0
+	}
+	_, total, err := l.budget.Genome.Residency(refs[0])
+	if err != nil {
+		return 0
+	}
+	return total
+}
+
+func (l *loaded) close() error {
+	if l == nil {
+		return nil
+	}
+	err := l.budget.Close()
+	return errors.Join(err, l.model.Close())
+}
+
+// runTest runs one instance: a warm-up, then o.reps timed repetitions.
+func runTest(ctx context.Context, o *options, cur *loaded, inst instance, stderr io.Writer) (*result, error) {
+	cp := llama.ContextParams{
+		NCtx: inst.nDepth + inst.nPrompt + inst.nGen + 16, NBatch: inst.nBatch, NUbatch: inst.nUbatch,
+		Threads: inst.threads, FlashAttention: inst.flashAttn,
+	}
+	if cur.budget != nil {
+		cp.Observer = cur.budget.Pager.Observer()
+	}
+	lctx, err := llama.NewContext(cur.model, cp)
+	if err != nil {
+		return nil, err
 	}
 	defer lctx.Close()
 	smp, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer smp.Close()
 	gen, err := engine.NewGenerator(lctx, smp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer gen.Close()
 
-	base := result{
-		Model: filepath.Base(m.Path()), ModelDesc: m.Description(), ModelSize: m.Size(), ModelParams: m.ParamCount(),
-		Backend: backendName(o.gpuLayers), Threads: threads, GPULayers: o.gpuLayers, Timestamp: time.Now().UTC(),
-		Budget: o.budget,
+	m := cur.model
+	r := &result{
+		inst: inst, modelType: m.Description(), modelSize: m.Size(), modelParams: m.ParamCount(),
+		testTime: time.Now(),
 	}
 	vocab := m.Vocab()
 	rng := rand.New(rand.NewPCG(1, 2))
-	randomTokens := func(n int) []llama.Token {
+	randomTokens := func(n int, bos bool) []llama.Token {
 		toks := make([]llama.Token, n)
 		for i := range toks {
 			for {
@@ -294,254 +361,153 @@ func benchModel(ctx context.Context, o *options, m *llama.Model, budget *engine.
 				}
 			}
 		}
-		if vocab.AddBOS() && n > 0 {
+		if bos && vocab.AddBOS() && n > 0 {
 			toks[0] = vocab.BOS()
 		}
 		return toks
 	}
+	name := inst.testName()
 
 	// Warm up once with a prompt of the test's size, as llama-bench does:
 	// the first decode pays for graph allocation, faulting the weights in
 	// (mmap) and first-touching the compute buffers a full batch uses. A
 	// 16-token warm-up left the first pp512 repetition 15% slow.
-	fmt.Fprintf(stderr, "bench: t=%d warm-up\n", threads)
-	gen.Reset()
-	if err := gen.Prompt(ctx, randomTokens(max(o.promptN, 1))); err != nil {
-		return err
-	}
-	if _, _, err := gen.Next(); err != nil {
-		return err
+	if !o.noWarmup {
+		gen.Reset()
+		if err := gen.Prompt(ctx, randomTokens(max(inst.nPrompt, 1), true)); err != nil {
+			return nil, err
+		}
+		if inst.nGen > 0 {
+			if _, _, err := gen.Next(); err != nil {
+				return nil, err
+			}
+		}
 	}
 
-	// paging reports the genome's work over one test and fails the run
-	// if paging failed (the decode would have been aborted anyway).
-	var f0, e0 uint64
-	mark := func() {
-		if budget != nil {
-			st := budget.Genome.Stats()
-			f0, e0 = st.TotalFaults(), st.Evictions
+	var pg paging
+	var allocs, tokens float64
+	for rep := 0; rep < o.reps; rep++ {
+		gen.Reset()
+		if inst.nDepth > 0 {
+			if err := gen.Prompt(ctx, randomTokens(inst.nDepth, true)); err != nil {
+				return nil, err
+			}
 		}
-	}
-	paging := func(r *result) error {
-		if budget == nil {
-			return nil
+		if inst.nPrompt == 0 && inst.nDepth == 0 {
+			// Generation needs logits to sample from: one untimed token,
+			// where llama-bench times a decode of BOS.
+			if err := gen.Prompt(ctx, randomTokens(1, true)); err != nil {
+				return nil, err
+			}
 		}
-		if err := budget.Pager.Err(); err != nil {
-			return err
+		var prompt []llama.Token
+		if inst.nPrompt > 0 {
+			prompt = randomTokens(inst.nPrompt, inst.nDepth == 0)
 		}
-		st := budget.Genome.Stats()
-		r.PageFaults, r.Evictions = st.TotalFaults()-f0, st.Evictions-e0
-		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in so far\n",
-			threads, r.Test, r.PageFaults, r.Evictions, st.Hits, float64(st.BytesPagedIn)/(1<<20))
-		return nil
-	}
-
-	if o.promptN > 0 {
-		mark()
-		r := base
-		r.Test, r.NPrompt = fmt.Sprintf("pp%d", o.promptN), o.promptN
-		var llamaTS, allocs []float64
-		for rep := 0; rep < o.reps; rep++ {
-			toks := randomTokens(o.promptN)
-			gen.Reset()
-			lctx.ResetPerf()
-			a0 := mallocs()
-			t0 := time.Now()
-			if err := gen.Prompt(ctx, toks); err != nil {
-				return err
+		st0 := cur.stats()
+		lctx.ResetPerf()
+		a0 := mallocs()
+		t0 := time.Now()
+		if len(prompt) > 0 {
+			if err := gen.Prompt(ctx, prompt); err != nil {
+				return nil, err
 			}
 			lctx.Synchronize() // a GPU decode returns before it is done
-			d := time.Since(t0)
-			allocs = append(allocs, float64(mallocs()-a0)/float64(o.promptN))
-			ts := float64(o.promptN) / d.Seconds()
-			r.Samples = append(r.Samples, ts)
-			llamaTS = append(llamaTS, lctx.Perf().PromptTokensPerSecond())
-			fmt.Fprintf(stderr, "bench: t=%d %s rep %d/%d: %.2f tokens/s\n", threads, r.Test, rep+1, o.reps, ts)
 		}
-		r.AvgTS, r.StddevTS = meanStd(r.Samples)
-		r.LlamaAvgTS, _ = meanStd(llamaTS)
-		r.AllocsPerTok, _ = meanStd(allocs)
-		if err := paging(&r); err != nil {
-			return err
+		decodes, err := generateN(ctx, lctx, gen, inst.nGen)
+		if err != nil {
+			return nil, err
 		}
-		emit(r)
+		d := time.Since(t0)
+		n := inst.nPrompt + decodes
+		a := mallocs() - a0
+		if err := cur.paged(&pg, st0, n); err != nil {
+			return nil, err
+		}
+		allocs += float64(a)
+		tokens += float64(n)
+		ts := float64(n) / d.Seconds()
+		r.samplesNS = append(r.samplesNS, d.Nanoseconds())
+		r.samplesTS = append(r.samplesTS, ts)
+		perf := lctx.Perf()
+		lts := rate(perf.PromptTokens+perf.EvalTokens, perf.PromptMs+perf.EvalMs)
+		r.llamaTS = append(r.llamaTS, lts)
+		fmt.Fprintf(stderr, "bench: t=%d %s rep %d/%d: %.2f tokens/s (llama.cpp counters %.2f)\n", inst.threads, name, rep+1, o.reps, ts, lts)
 	}
-	if o.genN > 0 {
-		mark()
-		r := base
-		r.Test, r.NGen = fmt.Sprintf("tg%d", o.genN), o.genN
-		var llamaTS, allocs []float64
-		for rep := 0; rep < o.reps; rep++ {
-			gen.Reset()
-			if err := gen.Prompt(ctx, randomTokens(1)); err != nil {
-				return err
-			}
-			lctx.ResetPerf()
-			st, a, err := generateN(ctx, lctx, gen, o.genN)
-			if err != nil {
-				return err
-			}
-			allocs = append(allocs, a)
-			r.Samples = append(r.Samples, st.GenTokensPerSecond())
-			llamaTS = append(llamaTS, lctx.Perf().EvalTokensPerSecond())
-			fmt.Fprintf(stderr, "bench: t=%d %s rep %d/%d: %.2f tokens/s (llama.cpp counters %.2f)\n",
-				threads, r.Test, rep+1, o.reps, st.GenTokensPerSecond(), lctx.Perf().EvalTokensPerSecond())
+	r.allocs = allocs / max(tokens, 1)
+	if cur.budget != nil {
+		if err := cur.budget.Pager.Err(); err != nil {
+			return nil, err
 		}
-		r.AvgTS, r.StddevTS = meanStd(r.Samples)
-		r.LlamaAvgTS, _ = meanStd(llamaTS)
-		if r.LlamaAvgTS > 0 {
-			r.LoopRatio = r.AvgTS / r.LlamaAvgTS
-		}
-		r.AllocsPerTok, _ = meanStd(allocs)
-		if err := paging(&r); err != nil {
-			return err
-		}
-		emit(r)
+		r.paging = &pg
+		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in\n",
+			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20))
 	}
+	return r, nil
+}
+
+// pagingStats is a snapshot of the genome's counters.
+type pagingStats struct{ faults, evictions, hits, bytesIn uint64 }
+
+func (l *loaded) stats() pagingStats {
+	if l.budget == nil {
+		return pagingStats{}
+	}
+	st := l.budget.Genome.Stats()
+	return pagingStats{st.TotalFaults(), st.Evictions, st.Hits, st.BytesPagedIn}
+}
+
+// paged adds the genome's work since st0, over tokens tokens, to pg, and
+// fails if paging failed (the decode would have been aborted anyway).
+func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
+	if l.budget == nil {
+		return nil
+	}
+	if err := l.budget.Pager.Err(); err != nil {
+		return err
+	}
+	st := l.stats()
+	pg.faults += st.faults - st0.faults
+	pg.evictions += st.evictions - st0.evictions
+	pg.hits += st.hits - st0.hits
+	pg.bytesIn += st.bytesIn - st0.bytesIn
+	pg.tokens += tokens
 	return nil
 }
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench
-// does) and returns the loop's stats and its heap allocations per token.
-func generateN(ctx context.Context, lctx *llama.Context, gen *engine.Generator, n int) (engine.Stats, float64, error) {
-	var st engine.Stats
-	a0 := mallocs()
-	t0 := time.Now()
+// does) and returns how many it ran.
+func generateN(ctx context.Context, lctx *llama.Context, gen *engine.Generator, n int) (int, error) {
+	decodes := 0
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
-			return st, 0, err
+			return decodes, err
 		}
 		if _, eog, err := gen.Next(); err != nil {
-			return st, 0, err
+			return decodes, err
 		} else if eog {
 			// llama-bench keeps going past EOG; decoding the EOG token
 			// itself needs a batch of our own, which Next does not do, so
 			// the random model's rare EOG simply ends this rep early.
 			break
 		}
-		st.GenDecodes++
+		decodes++
 	}
-	lctx.Synchronize() // the last decode may still run on a GPU
-	st.GenTime = time.Since(t0)
-	a := float64(mallocs()-a0) / float64(max(st.GenDecodes, 1))
-	return st, a, nil
+	if n > 0 {
+		lctx.Synchronize() // the last decode may still run on a GPU
+	}
+	return decodes, nil
+}
+
+func rate(n int, ms float64) float64 {
+	if ms <= 0 {
+		return 0
+	}
+	return float64(n) / (ms / 1000)
 }
 
 func mallocs() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.Mallocs
-}
-
-func meanStd(xs []float64) (mean, std float64) {
-	if len(xs) == 0 {
-		return 0, 0
-	}
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= float64(len(xs))
-	if len(xs) < 2 {
-		return mean, 0
-	}
-	for _, x := range xs {
-		std += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(xs)-1))
-}
-
-func backendName(ngl int) string {
-	names := llama.Backends()
-	if ngl == 0 || len(names) == 1 {
-		return "CPU"
-	}
-	return strings.Join(names, ",")
-}
-
-// printer writes results in the chosen format.
-type printer struct {
-	format string
-	w      io.Writer
-	rows   []result
-	header bool
-}
-
-func newPrinter(format string, w io.Writer) *printer { return &printer{format: format, w: w} }
-
-func (p *printer) add(r result) {
-	switch p.format {
-	case "md":
-		if !p.header {
-			fmt.Fprintln(p.w, "| model | size | params | backend | threads | test | t/s | llama.cpp t/s | Go/C | allocs/tok |")
-			fmt.Fprintln(p.w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-			p.header = true
-		}
-		ratio := "-"
-		if r.LoopRatio > 0 {
-			ratio = fmt.Sprintf("%.4f", r.LoopRatio)
-		}
-		fmt.Fprintf(p.w, "| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %.2f |\n",
-			r.ModelDesc, sizeString(r.ModelSize), paramString(r.ModelParams), backendLabel(r), r.Threads, r.Test,
-			r.AvgTS, r.StddevTS, r.LlamaAvgTS, ratio, r.AllocsPerTok)
-	case "benchstat":
-		if !p.header {
-			fmt.Fprintf(p.w, "goos: %s\ngoarch: %s\npkg: github.com/strata-llm/strata/cmd/bench\n", runtime.GOOS, runtime.GOARCH)
-			p.header = true
-		}
-		name := fmt.Sprintf("Benchmark%s/model=%s/t=%d", strings.ToUpper(r.Test[:1])+r.Test[1:], sanitize(r.Model), r.Threads)
-		toks := r.NPrompt + r.NGen
-		ratio := ""
-		if r.LoopRatio > 0 {
-			ratio = fmt.Sprintf("\t%.4f loop-ratio", r.LoopRatio)
-		}
-		for _, ts := range r.Samples {
-			fmt.Fprintf(p.w, "%s\t1\t%.0f ns/op\t%.2f tokens/s%s\t%.2f allocs/token\n",
-				name, float64(toks)/ts*1e9, ts, ratio, r.AllocsPerTok)
-		}
-	case "json":
-		p.rows = append(p.rows, r)
-	}
-}
-
-func (p *printer) flush() error {
-	if p.format != "json" {
-		return nil
-	}
-	enc := json.NewEncoder(p.w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p.rows)
-}
-
-// backendLabel is the backend column: the backend, plus the expert budget
-// when the genome paged the experts.
-func backendLabel(r result) string {
-	if r.Budget > 0 {
-		return fmt.Sprintf("%s, experts in %s", r.Backend, sizeString(uint64(r.Budget)))
-	}
-	return r.Backend
-}
-
-// sizeString and paramString format like llama-bench: GiB and B (billions)
-// for real models, MiB and M for the tiny test ones.
-func sizeString(n uint64) string {
-	if n >= 1<<30 {
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	}
-	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-}
-
-func paramString(n uint64) string {
-	if n >= 1e9 {
-		return fmt.Sprintf("%.2f B", float64(n)/1e9)
-	}
-	return fmt.Sprintf("%.2f M", float64(n)/1e6)
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '/' || r == '\t' {
-			return '_'
-		}
-		return r
-	}, s)
 }

@@ -51,14 +51,12 @@ if [ "$what" = peer ] || [ "$what" = all ]; then
 	{
 		printf '| test | fa | llama-bench t/s | bin/bench t/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n'
 		for fa in 0 1; do
-			ours_fa=()
-			[ "$fa" = 1 ] && ours_fa=(-fa)
 			for test in pp512 tg128; do
 				case $test in pp*) args=(-p 512 -n 0) ;; *) args=(-p 0 -n 128) ;; esac
 				up=() us=()
 				for r in 1 2 3; do
 					up+=("$("$pdir/bin/llama-bench" -m "$model" -t 4 -ngl 99 -fa "$fa" -r 1 "${args[@]}" -o json 2>/dev/null | avg)")
-					us+=("$("$bin/bench" -backend "$bdir/lib" -ngl -1 -m "$model" -t 4 "${ours_fa[@]}" -r 1 "${args[@]}" -o json 2>/dev/null | avg)")
+					us+=("$("$bin/bench" -backend "$bdir/lib" -ngl -1 -m "$model" -t 4 -fa "$fa" -r 1 "${args[@]}" -o json 2>/dev/null | avg)")
 				done
 				u=$(printf '%s\n' "${up[@]}" | median)
 				o=$(printf '%s\n' "${us[@]}" | median)

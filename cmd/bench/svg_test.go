@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// svgCounts decodes an SVG document with encoding/xml, failing on
+// malformed XML, and counts elements by name and class.
+func svgCounts(t *testing.T, doc string) map[string]int {
+	t.Helper()
+	dec := xml.NewDecoder(strings.NewReader(doc))
+	counts := map[string]int{}
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v\n%s", err, doc)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 && (e.Name.Local != "svg" || e.Name.Space != "http://www.w3.org/2000/svg") {
+				t.Fatalf("root element %v, want svg in the SVG namespace", e.Name)
+			}
+			depth++
+			counts[e.Name.Local]++
+			for _, a := range e.Attr {
+				if a.Name.Local == "class" {
+					counts[e.Name.Local+"."+a.Value]++
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	if depth != 0 {
+		t.Fatalf("unbalanced elements")
+	}
+	return counts
+}
+
+func TestSweepSVG(t *testing.T) {
+	mk := func(test string, nGen int, budget int64, ts float64, hits uint64) *result {
+		r := &result{inst: instance{model: "m.gguf", threads: 2, nGen: nGen, budget: budget}, modelType: "moe <x&y>", samplesTS: []float64{ts}}
+		if test == "pp" {
+			r.inst.nPrompt, r.inst.nGen = 64, 0
+		}
+		if budget > 0 {
+			r.paging = &paging{hits: hits, faults: 100 - hits}
+		}
+		return r
+	}
+	results := []*result{
+		mk("tg", 32, 0, 1.2, 0), mk("pp", 0, 0, 40, 0),
+		mk("tg", 32, 2<<30, 8.5, 80), mk("pp", 0, 2<<30, 30, 85),
+		mk("tg", 32, 1<<30, 4.1, 55), mk("pp", 0, 1<<30, 20, 60),
+		mk("tg", 32, 3<<29, 6, 70), mk("pp", 0, 3<<29, 25, 72),
+	}
+	series := sweep(results)
+	if len(series) != 2 || series[0].name != "tg32" || series[1].name != "pp64" {
+		t.Fatalf("series: %+v", series)
+	}
+	for _, s := range series {
+		if !s.hasMmap || len(s.points) != 3 || s.points[0].budget != 1<<30 || s.points[2].budget != 2<<30 {
+			t.Errorf("series %s: %+v", s.name, s)
+		}
+	}
+	var b strings.Builder
+	if err := writeSweepSVG(&b, series); err != nil {
+		t.Fatal(err)
+	}
+	c := svgCounts(t, b.String())
+	for what, want := range map[string]int{"circle.ts": 6, "circle.hit": 6, "line.mmap": 2, "polyline": 4} {
+		if c[what] != want {
+			t.Errorf("%s: got %d, want %d", what, c[what], want)
+		}
+	}
+	for _, want := range []string{"tg32, budget 1.50 GiB: 6.00 t/s", "tg32, plain mmap: 1.20 t/s", "pp64, budget 2.00 GiB: hit rate 0.850", ">1.00 GiB<"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("SVG has no %q", want)
+		}
+	}
+}
+
+// TestSweepSVGOnePoint covers a sweep of one budget with no mmap run and
+// no hit rate, and a model name that needs escaping.
+func TestSweepSVGOnePoint(t *testing.T) {
+	r := &result{inst: instance{model: "a", threads: 1, nGen: 8, budget: 1 << 20}, samplesTS: []float64{0}}
+	r2 := &result{inst: instance{model: "b<&>", threads: 1, nGen: 8, budget: 1 << 20}, modelType: `x"<&>`, samplesTS: []float64{3}}
+	var b strings.Builder
+	if err := writeSweepSVG(&b, sweep([]*result{r, r2})); err != nil {
+		t.Fatal(err)
+	}
+	c := svgCounts(t, b.String())
+	if c["circle.ts"] != 2 || c["circle.hit"] != 0 || c["line.mmap"] != 0 {
+		t.Errorf("counts: %v", c)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for in, want := range map[float64]float64{0: 1, 0.3: 0.5, 1: 1, 1.2: 2, 7: 10, 42: 50, 180: 200} {
+		if got := niceCeil(in); got != want {
+			t.Errorf("niceCeil(%v): got %v, want %v", in, got, want)
+		}
+	}
+}
