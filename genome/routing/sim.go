@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -348,9 +347,6 @@ func newGenome(cost costs, limit int64) (cache, error) {
 func (g *genomeCache) access(p int32, _ int) (bool, error) {
 	a, err := g.sim.Access(int(p), g.cost.of(p))
 	if err != nil {
-		if errors.Is(err, genome.ErrPageTooLarge) {
-			return false, fmt.Errorf("routing: genome: %w", err)
-		}
 		return false, err
 	}
 	return a.Read.Resident(), nil
