@@ -1,13 +1,14 @@
 // Command strata is Strata's multi-purpose tool: it generates test and
-// benchmark models, inspects GGUF files, runs generation and verifies audit
-// logs.
+// benchmark models, inspects GGUF files, runs generation, verifies audit
+// logs and replays routing traces through cache policies.
 //
 // Usage:
 //
 //	strata <command> [flags] [args]
 //
 // Each command lives in a file of its own (gen.go, inspect.go, run.go,
-// audit.go) and registers itself with register from an init function.
+// audit.go, paging.go) and registers itself with register from an init
+// function.
 package main
 
 import (
