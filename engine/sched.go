@@ -40,7 +40,8 @@ type slot struct {
 	lastStep uint64 // last step it was decoded in, for fairness between adapters
 	text     []byte // generated text not yet known to be free of a stop string
 	released int    // bytes of text already sent
-	stall    *Delta // a delta the reader had no room for
+	stall    Delta // a delta the reader had no room for, when stalled
+	stalled  bool
 }
 
 func (s *scheduler) init(e *Engine) error {
@@ -182,10 +183,10 @@ func (s *scheduler) reap() {
 			s.finish(sl, StopCancelled, err)
 			continue
 		}
-		if sl.stall != nil {
+		if sl.stalled {
 			select {
-			case sl.r.out <- *sl.stall:
-				sl.stall = nil
+			case sl.r.out <- sl.stall:
+				sl.stalled = false
 			default:
 			}
 		}
@@ -208,7 +209,7 @@ func (s *scheduler) fill() int {
 	for i := range s.slots {
 		sl := &s.slots[i]
 		sl.logitIdx = -1
-		if sl.r != nil && sl.stall == nil && sl.lastStep < oldest {
+		if sl.r != nil && !sl.stalled && sl.lastStep < oldest {
 			oldest, pick = sl.lastStep, sl.r.adapter
 		}
 	}
@@ -234,7 +235,7 @@ func (s *scheduler) fill() int {
 	}
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if sl.r == nil || sl.stall != nil || sl.r.adapter != pick || !sl.decode {
+		if sl.r == nil || sl.stalled || sl.r.adapter != pick || !sl.decode {
 			continue
 		}
 		sl.logitIdx = b.Len()
@@ -407,7 +408,7 @@ func (s *scheduler) send(sl *slot, tok llama.Token, upto int) {
 	select {
 	case sl.r.out <- d:
 	default:
-		sl.stall = &d
+		sl.stall, sl.stalled = d, true
 	}
 }
 
@@ -429,9 +430,9 @@ func (s *scheduler) finish(sl *slot, reason StopReason, err error) {
 		r.res.Generation = now.Sub(r.first)
 	}
 	var tail []Delta
-	if sl.stall != nil {
-		tail = append(tail, *sl.stall)
-		sl.stall = nil
+	if sl.stalled {
+		tail = append(tail, sl.stall)
+		sl.stalled = false
 	}
 	if reason != StopCancelled && sl.released < len(sl.text) {
 		d := Delta{Token: llama.NullToken, big: string(sl.text[sl.released:])}
