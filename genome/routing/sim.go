@@ -121,8 +121,8 @@ func (r Result) HitRate() float64 {
 // Workload is a trace turned into the access stream a cache sees: pages
 // numbered layer × Experts + expert, in decode order (token by token,
 // layer by layer, each distinct expert of a routing once, in routing
-// order). Build it once and Run it at many capacities. A Workload is safe
-// for concurrent Runs once Next has been called (Run calls it).
+// order). Build it once and Run it at many capacities; a Workload is
+// read-only once built, so Runs may go on concurrently.
 type Workload struct {
 	keys    []int32   // the access stream
 	cost    byteCosts // bytes of each page (0: unknown)

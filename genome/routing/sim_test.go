@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/strata-llm/strata/genome"
@@ -226,6 +227,23 @@ func TestSimulate(t *testing.T) {
 	for i, r := range rs {
 		if r.Capacity != caps[i/len(Policies)] || r.Policy != Policies[i%len(Policies)] {
 			t.Errorf("result %d: got %s at %s, want capacities outer, policies inner", i, r.Policy, r.Capacity)
+		}
+	}
+	// One Workload, every policy at once (go test -race): the same
+	// answers. The genome's sampled LFU is random, so it is left out.
+	w := NewWorkload(tr)
+	got := make([]Result, len(rs))
+	var wg sync.WaitGroup
+	for i := range rs {
+		if rs[i].Policy == Genome {
+			continue
+		}
+		wg.Go(func() { got[i], _ = w.Run(rs[i].Policy, rs[i].Capacity) })
+	}
+	wg.Wait()
+	for i := range rs {
+		if rs[i].Policy != Genome && got[i] != rs[i] {
+			t.Errorf("concurrent run %d: got %+v, want %+v", i, got[i], rs[i])
 		}
 	}
 }
