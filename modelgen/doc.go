@@ -14,11 +14,18 @@
 //	tiny-mellum    mellum: tiny-qwen3moe's tensors, 8-token sliding
 //	               window on layers 0-2                                    1.84 M params
 //	bench-dense    llama: Llama 3.2 1B shape: n_embd 2048, 16 layers,
-//	               n_ff 8192, 32 heads / 8 KV heads                        0.97 B params
+//	               n_ff 8192, 32 heads / 8 KV heads, Llama 3's
+//	               128,256-token vocabulary                               1.50 B params
 //	bench-moe      llama: n_embd 2048, 16 layers, 64 experts of n_ff 896,
-//	               4 used, skew 1.1; 5.85 MiB per expert at Q8_0, ~6.2 GB  5.8 B params
+//	               4 used, router realistic, Llama 3's vocabulary; 5.85
+//	               MiB per expert at Q8_0, 6.28 GiB                        6.33 B params
+//	bench-moe-uniform  bench-moe with router uniform                       6.33 B params
 //
-// The tiny presets are under 2 MiB at Q8_0.
+// The tiny presets are under 2 MiB at Q8_0, with the byte vocabulary and
+// router zipf; their files are byte-identical to those modelgen wrote
+// before vocabularies and router designs existed. The benchmark presets
+// write the output head apart from token_embd (Llama 3.2 1B ties them), so
+// bench-dense counts the 2048×128,256 matrix twice.
 //
 // # Architectures
 //
@@ -84,14 +91,15 @@
 //   - general.file_type 15 (LLAMA_FTYPE_MOSTLY_Q4_K_M) and
 //     general.quantization_version 2, which llama-quantize adds.
 //
-// Tensors lists the types a spec gets. bench-dense at Q4_K_M is 558 MiB
-// (97 Q4_K, 17 Q6_K matrices), bench-moe 3.60 GiB. The generated values are
+// Tensors lists the types a spec gets. bench-dense at Q4_K_M is 911 MiB
+// (97 Q4_K, 17 Q6_K matrices), bench-moe 3.94 GiB. The generated values are
 // the same as at any other type for the same seed; only their encoding
 // differs.
 //
 // # Vocabulary
 //
-// A byte-level SentencePiece ("llama") vocabulary of 260 tokens: <unk> (0,
+// Spec.Vocab picks the tokenizer. The zero value, VocabBytes, is a
+// byte-level SentencePiece ("llama") vocabulary of 260 tokens: <unk> (0,
 // UNKNOWN), <s> (1, CONTROL), </s> (2, CONTROL), the 256 byte tokens
 // "<0x00>".."<0xFF>" (3..258, BYTE) and "▁" (259, NORMAL).
 // add_space_prefix is false. llama.cpp's SPM tokenizer has no merges to
@@ -100,6 +108,24 @@
 // text round-trips exactly (a literal "▁" in the input comes back as a
 // space). llama.cpp logs "special_eos_id is not in special_eog_ids" on load,
 // as it does for Llama 2; it then adds </s> as end of generation itself.
+//
+// The benchmark presets carry a real tokenizer instead, so that text
+// becomes word pieces and the output head and the sampler cost what they
+// cost in real models. llama.cpp's release ships vocabulary-only GGUFs of
+// real tokenizers (models/ggml-vocab-*.gguf, for its tokenizer tests);
+// modelgen embeds two, zstd-compressed under vocab/ (see vocab/README.md for
+// their source, licences and checksums, scripts/update-vocab.sh to
+// reproduce them):
+//
+//   - VocabLlama3: Llama 3's BPE, 128,256 tokens (ggml-vocab-llama-bpe,
+//     tokenizer.ggml.pre "llama-bpe"; BOS 128000, EOS 128001);
+//   - VocabQwen35: Qwen 3.5's BPE, 151,936 tokens (ggml-vocab-qwen35).
+//
+// Every tokenizer.* key of the file (model, pre, tokens, token_type,
+// merges, BOS/EOS ids, chat template where there is one) is copied into
+// the model as it is, <arch>.vocab_size is set to its token count and
+// token_embd and output are sized by it. "Hello world" is two tokens with
+// either. The file is checked against vocab/SHA256SUMS before use.
 //
 // # Weights
 //
@@ -118,53 +144,108 @@
 //
 // # Router design (the MoE presets)
 //
-// With routers drawn at random every expert is equally likely and every
-// paging policy looks alike. Real MoE routing traces show a few hot experts
-// per layer and a token tending to the same experts each time it occurs. The
-// router weights induce both:
+// Spec.Router picks how the router weights are drawn. With routers drawn
+// at random, every expert is equally likely and which ones a token uses is
+// a function of the token alone: every paging policy looks alike. Real MoE
+// routing, in published traces (Qwen3, OLMoE, Mixtral), has per layer a
+// few popular experts (the top eighth taking 25-45% of routings), touches
+// most experts within a few hundred tokens, and keeps temporal locality:
+// 25-45% of a token's experts were the previous token's, because the
+// hidden state changes slowly. Three designs:
 //
-//  1. A common direction. A unit vector u (drawn from the seed) is added to
-//     every token embedding: e_t = m·u + σ·z_t with z_t the token's own
-//     random part and m = σ·sqrt(n_embd), so u carries half the embedding's
-//     energy. After RMSNorm the FFN input x of every token has x·u ≈ κ =
-//     sqrt(n_embd/2), nearly the same for all tokens. The output head is
-//     drawn orthogonal to u, so this shared part does not bias the logits.
+//   - RouterZipf (the zero value; the tiny presets): popularity alone.
+//   - RouterRealistic (bench-moe): popularity, plus locality from context.
+//   - RouterUniform (bench-moe-uniform): as close to uniform as a router
+//     over text gets, with locality at chance.
 //
-//  2. Per-expert popularity along u. Row e of blk.L.ffn_gate_inp is
-//     β_e·u + v_e. β_e = τ·ln(p_e)/κ, where p_e is a Zipf law
-//     p ∝ rank^-s (s = Spec.RouterSkew: 1.0 for the tiny presets, 1.1 for
-//     bench-moe) over a random permutation of the experts drawn per layer,
-//     so each layer has its own hot set. The shared part of every token's router
-//     logits is therefore τ·ln(p_e).
+// Popularity (RouterZipf, RouterRealistic). A unit vector u (drawn from
+// the seed) is added to every token embedding: e_t = m·u + σ·z_t with z_t
+// the token's own random part and m = σ·sqrt(n_embd), so u carries half
+// the embedding's energy. After RMSNorm the FFN input x of every token has
+// x·u ≈ κ = sqrt(n_embd/2), nearly the same for all tokens. The output head
+// is drawn orthogonal to u, so this shared part does not bias the logits.
+// Row e of blk.L.ffn_gate_inp is β_e·u + v_e. β_e = τ·ln(p_e)/κ, where p_e
+// is a Zipf law p ∝ rank^-s over a random permutation of the experts drawn
+// per layer, so each layer has its own hot set, and τ = 2/1.28. The shared
+// part of every token's router logits is therefore τ·ln(p_e). v_e is a
+// random vector orthogonal to u; for RouterZipf of norm 2·√2, so x·v_e is,
+// across tokens, roughly N(0, 2²): the Gumbel-max argument makes top-1
+// choice follow p_e, top-k is flatter. s is Spec.RouterSkew for RouterZipf
+// (1.0 in the tiny presets), 0.6 for RouterRealistic.
 //
-//  3. Token-dependent directions. v_e is a random vector orthogonal to u of
-//     norm 2·√2, so x·v_e is, across tokens, roughly N(0, 2²) and
-//     independent between experts, but fixed for a given token. With τ =
-//     2/1.28 this noise has the spread of a Gumbel variable of scale τ, and
-//     by the Gumbel-max argument top-1 choice follows p_e; top-k is flatter.
+// RouterZipf makes a token's experts a function of the token: a token that
+// recurs reuses its experts. Measured in Go on tiny-moe, layer 0, over the
+// 256 byte tokens with top-2 of 8 (TestRouterSkew, seed 3): expert counts
+// 150 101 73 52 43 36 31 28 against a uniform 64 each, in the designed
+// order. On 64 experts at s = 1.1 (the former bench-moe) it is far too
+// skewed: through llama.cpp on a 1,471-token prompt the 8 hottest experts
+// took 76% of each layer's routings and only 34 of 64 were touched.
 //
-// The result: which experts a token uses is a deterministic function of the
-// token (and, weakly, of its context through attention), so a token that
-// recurs — as tokens do in text, with their own Zipf frequencies — reuses
-// its experts (temporal locality), while over all tokens a few experts per
-// layer take most of the traffic (skew). Measured in Go on tiny-moe, layer
-// 0, over the 256 byte tokens with top-2 of 8 (TestRouterSkew, seed 3):
-// expert counts 150 101 73 52 43 36 31 28 against a uniform 64 each, in the
-// designed order. Later layers see the popularity slightly flattened, as the
-// layers' own outputs dilute the common direction.
+// Context heads (RouterRealistic, RouterUniform). Layer 0 gets three
+// attention heads that each copy one earlier token into a reserved part of
+// the residual stream, and every router reads that part:
 //
-// Measured through llama.cpp itself (the ffn_moe_topk tensors of the eval
-// callback, one 344-byte English prompt of two repeated sentences):
-// tiny-moe (Q8_0, seed 3): the hottest of 8 experts takes 23–26% of
-// routings in every layer (uniform: 12.5%), and a repeated token gets the
-// same expert pair as at its first occurrence 246–313 times out of 314.
-// bench-moe (Q8_0, seed 1, 172 tokens): the 8 hottest of 64 experts take
-// 68–83% of routings per layer (uniform: 12.5%), and a repeated token gets
-// exactly the same set of 4 experts in 37–100% of cases depending on the
-// layer (highest in the first layers).
+//  1. Sharp attention by offset. A context head's queries and keys read
+//     only u, whose coordinate x·u is exactly κ at layer 0 (the token parts
+//     z_t are drawn orthogonal to u with a fixed norm), so they are the same
+//     for every token. Under RoPE (pairs (2i, 2i+1) turned by position·θ_i,
+//     θ_i = base^(-2i/head_dim)) a key pair (A, A) and a query pair turned
+//     back by d·θ_i score the token Δ positions back c·K(Δ-d), with
+//     K(δ) = Σ cos(δ·θ_i) over the 8 fastest pairs (the others are 0: they
+//     would add nearly the same score at every distance). With head dim 64
+//     and base 500000, K(0) = 8, K(±1) = 7.16 and K(δ) ≤ 5.79 for every
+//     other δ within 4096 tokens; c = 8 puts 99.6% of the head's attention
+//     on the token d back (seen in llama.cpp's kq_soft_max). Validate
+//     refuses a head dim and RoPE base for which this kernel is not sharp,
+//     and architectures with QK-norm, which would undo the scale.
+//  2. A reserved subspace. The top head_dim coordinates of the residual
+//     stream are kept for the context heads: token embeddings and u are 0
+//     there, and every other matrix that writes into the residual stream
+//     (attn_output, ffn_down*) has those rows 0, so nothing else (above
+//     all the part of attention and FFN outputs that is the same for every
+//     token, which would act as a fixed expert preference) reaches them.
+//     Each context head's values are one shared projection v(token) with
+//     orthonormal rows (isotropic, so no expert is favoured), and its
+//     output columns put γ·O_h·v into the reserved coordinates.
+//  3. Routers read it. Every router row is β_e·u, plus a token part v_e of
+//     fixed norm outside the reserved coordinates (logit std tokenStd),
+//     plus, in the reserved coordinates, a row of a matrix with orthonormal
+//     rows scaled to give the context part a logit std ctxStd.
 //
-// ExpertPopularity returns the designed shares, for comparing with a routing
-// trace.
+// RouterRealistic's heads attend 0, 1 and 2 tokens back, all through the
+// same O: the context part of the logits is a function of (t, t-1, t-2),
+// of which token t-1 shares two thirds, and that is where the reuse comes
+// from (s 0.6, tokenStd 0.7, ctxStd 3.5). RouterUniform's heads attend 1, 2
+// and 3 back, each through its own random rotation O_h, so consecutive
+// tokens share nothing (tokenStd 1.0, ctxStd 3.0, no popularity): spreading
+// the logits over four tokens also spreads the weight of frequent tokens,
+// which a router of the token alone would send to the same experts each
+// time.
+//
+// Measured through llama.cpp (TestRouterCalibration: ffn_moe_topk on the
+// 386 Llama 3 tokens of testdata/english.txt, every token's routing in every
+// layer, Q8_0, seed 1), per layer:
+//
+//	                            top eighth     prev-token reuse  touched (300 tok)
+//	realistic, test model       0.271-0.335    0.356-0.378       0.98-1.00
+//	realistic, bench width      0.312-0.393    0.367-0.403       0.98-1.00
+//	uniform, test model         0.196-0.212    0.055-0.069       1.00
+//	uniform, bench width        0.225-0.271    0.061-0.081       1.00
+//	zipf s=0 (token alone)      0.259-0.311    0.053-0.069       1.00
+//
+// The test model is bench-moe reduced (n_embd 256, 4 layers, 4 heads,
+// n_ff 64, 64 experts, 4 used); "bench width" is bench-moe's n_embd 2048,
+// 16 layers and 32 heads / 8 KV with n_ff 32. Seeds 2 and 3 of the test
+// model gave realistic top eighth 0.317-0.411, reuse 0.346-0.405, touched
+// 0.98-1.00; uniform 0.207-0.258 and 0.056-0.077. For comparison: uniform routing drawn independently for every
+// token gives a top eighth of 0.167 over 386 tokens (sampling noise alone),
+// and any router that is a linear function of the last few tokens about
+// 0.21 on this text (Monte Carlo over its token sequence): that is the
+// floor for RouterUniform, set by the text's frequent tokens.
+//
+// ExpertPopularity returns the designed Zipf shares, for comparing with a
+// routing trace; for RouterRealistic the prior that tokens and context
+// flatten.
 //
 // # LoRA
 //

@@ -15,4 +15,10 @@ var (
 	// when Options.Mix is not a known mix or comes with a Type, and by
 	// ParseWeights for a name that is neither.
 	ErrType = errors.New("modelgen: unsupported tensor type")
+	// ErrVocab is returned when Spec.Vocab names no embedded vocabulary,
+	// and when an embedded vocabulary does not match vocab/SHA256SUMS.
+	ErrVocab = errors.New("modelgen: unknown vocabulary")
+	// ErrRouter is returned when Spec.Router names no router design or
+	// is set on a dense spec.
+	ErrRouter = errors.New("modelgen: unknown router")
 )

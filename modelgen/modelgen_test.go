@@ -171,8 +171,11 @@ func TestBenchPresetSizes(t *testing.T) {
 		minP, maxP   float64
 		minGB, maxGB float64
 	}{
-		{"bench-dense", gguf.TypeQ4_0, 0.9e9, 1.1e9, 0.5, 0.6},
-		{"bench-moe", gguf.TypeQ8_0, 5e9, 7e9, 5.5, 7},
+		// Llama 3.2 1B's 1.24 B weights plus the output head it ties to
+		// token_embd (2048×128,256): modelgen writes both.
+		{"bench-dense", gguf.TypeQ4_0, 1.4e9, 1.6e9, 0.8, 0.9},
+		{"bench-moe", gguf.TypeQ8_0, 6e9, 7e9, 6.5, 7},
+		{"bench-moe-uniform", gguf.TypeQ8_0, 6e9, 7e9, 6.5, 7},
 	} {
 		spec, _ := Preset(tc.preset)
 		p := float64(spec.Params())
@@ -325,4 +328,57 @@ func BenchmarkWriteTinyMoE(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(spec.Params())*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mparams/s")
+}
+
+// TestVocabFiles checks each embedded vocabulary against vocab/SHA256SUMS
+// and its token count, and that a model written with it carries its
+// tokenizer keys and is sized by it.
+func TestVocabFiles(t *testing.T) {
+	for _, v := range Vocabularies() {
+		t.Run(v.String(), func(t *testing.T) {
+			kvs, err := v.tokenizerKVs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := map[string]any{}
+			for _, kv := range kvs {
+				keys[kv.Key] = kv.Value
+			}
+			for _, k := range []string{"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"} {
+				if _, ok := keys[k]; !ok {
+					t.Errorf("no %s", k)
+				}
+			}
+			spec := Spec{Name: "v", Embd: 32, Layers: 1, FF: 32, Heads: 1, HeadsKV: 1, Context: 64, RopeBase: 10000, NormEps: 1e-5, Vocab: v}
+			path := filepath.Join(t.TempDir(), "v.gguf")
+			if err := Write(path, spec, Options{Type: gguf.TypeF16, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			f, err := gguf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := f.Uint("llama.vocab_size"); int(n) != v.size() {
+				t.Errorf("llama.vocab_size: got %d, want %d", n, v.size())
+			}
+			for _, name := range []string{"token_embd.weight", "output.weight"} {
+				if ti, _ := f.Tensor(name); len(ti.Dims) != 2 || int(ti.Dims[1]) != v.size() {
+					t.Errorf("%s: got dims %v, want [32 %d]", name, ti.Dims, v.size())
+				}
+			}
+			if s, _ := f.String("tokenizer.ggml.pre"); s != keys["tokenizer.ggml.pre"] {
+				t.Errorf("tokenizer.ggml.pre: got %q, want %q", s, keys["tokenizer.ggml.pre"])
+			}
+			if size, _ := SizeOf(spec, Options{Type: gguf.TypeF16}); size != f.FileSize {
+				t.Errorf("SizeOf: got %d, want the file's %d", size, f.FileSize)
+			}
+		})
+	}
+	if _, err := ParseVocab("gpt-5"); !errors.Is(err, ErrVocab) {
+		t.Errorf("ParseVocab(gpt-5): got %v, want ErrVocab", err)
+	}
+	bad := Spec{Name: "v", Embd: 32, Layers: 1, FF: 32, Heads: 1, HeadsKV: 1, Context: 64, Vocab: "gpt-5"}
+	if err := bad.Validate(gguf.TypeF16); !errors.Is(err, ErrVocab) {
+		t.Errorf("Validate with vocab gpt-5: got %v, want ErrVocab", err)
+	}
 }

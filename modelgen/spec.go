@@ -41,12 +41,21 @@ type Spec struct {
 	// gives some layers sliding-window attention over that many tokens, in
 	// the architecture's own pattern (mellum: three of every four layers).
 	SlidingWindow int
-	// RouterSkew is the Zipf exponent s of the expert popularity the router
-	// weights induce (see the package doc); 0 gives unstructured random
-	// routing. Only meaningful for MoE specs.
+	// Router is the routing the router weights are designed to give (see
+	// the package doc, "Router design"): RouterZipf (the zero value, the
+	// tiny presets), RouterRealistic or RouterUniform.
+	Router Router
+	// RouterSkew is, for RouterZipf, the Zipf exponent s of the expert
+	// popularity the router weights induce; 0 gives unstructured random
+	// routing. The other routers are calibrated as a whole and need it 0.
+	// Only meaningful for MoE specs.
 	RouterSkew float64
-	RopeBase   float32
-	NormEps    float32
+	// Vocab is the tokenizer: VocabBytes (the zero value, 260 tokens) or
+	// a real one (VocabLlama3, VocabQwen35), which sizes token_embd and
+	// the output head.
+	Vocab    Vocab
+	RopeBase float32
+	NormEps  float32
 }
 
 // archInfo is what an architecture's llama.cpp loader
@@ -92,17 +101,29 @@ var presets = map[string]Spec{
 		Name: "tiny-moe", Embd: 128, Layers: 4, FF: 128, Heads: 4, HeadsKV: 2,
 		Context: 2048, Experts: 8, ExpertsUsed: 2, RouterSkew: 1.0, RopeBase: 10000, NormEps: 1e-5,
 	},
-	// bench-dense has the shape of Llama 3.2 1B (without its 128k vocabulary):
-	// 16 layers, n_embd 2048, n_ff 8192, 32 query heads sharing 8 KV heads.
+	// bench-dense has the shape of Llama 3.2 1B, its 128,256-token
+	// vocabulary included: 16 layers, n_embd 2048, n_ff 8192, 32 query
+	// heads sharing 8 KV heads, and a 2048×128,256 output head (written
+	// apart from token_embd; Llama 3.2 1B ties the two).
 	"bench-dense": {
 		Name: "bench-dense", Embd: 2048, Layers: 16, FF: 8192, Heads: 32, HeadsKV: 8,
-		Context: 4096, RopeBase: 500000, NormEps: 1e-5,
+		Context: 4096, RopeBase: 500000, NormEps: 1e-5, Vocab: VocabLlama3,
 	},
-	// bench-moe is ~6.2 GB at Q8_0: 16 layers of 64 experts, 4 used, each
-	// expert 3×2048×896 weights (5.85 MiB at Q8_0), routed with Zipf skew.
+	// bench-moe is ~7.2 GB at Q8_0: Llama 3's vocabulary, 16 layers of 64
+	// experts, 4 used, each expert 3×2048×896 weights (5.85 MiB at Q8_0),
+	// with routing calibrated to published traces of real MoE models.
 	"bench-moe": {
 		Name: "bench-moe", Embd: 2048, Layers: 16, FF: 896, Heads: 32, HeadsKV: 8,
-		Context: 4096, Experts: 64, ExpertsUsed: 4, RouterSkew: 1.1, RopeBase: 500000, NormEps: 1e-5,
+		Context: 4096, Experts: 64, ExpertsUsed: 4, Router: RouterRealistic, RopeBase: 500000, NormEps: 1e-5,
+		Vocab: VocabLlama3,
+	},
+	// bench-moe-uniform is bench-moe with a near-uniform router, the hard
+	// case for paging (GLM-5-class and gpt-oss models route close to
+	// uniformly).
+	"bench-moe-uniform": {
+		Name: "bench-moe-uniform", Embd: 2048, Layers: 16, FF: 896, Heads: 32, HeadsKV: 8,
+		Context: 4096, Experts: 64, ExpertsUsed: 4, Router: RouterUniform, RopeBase: 500000, NormEps: 1e-5,
+		Vocab: VocabLlama3,
 	},
 	// tiny-qwen3moe is tiny-moe in Qwen3-MoE's layout: per-head QK-norm,
 	// expert_feed_forward_length, NEOX RoPE (llama.cpp's choice for the
@@ -241,6 +262,23 @@ func (s Spec) validShape() error {
 		return fmt.Errorf("%w: %s: experts %d used %d (need 0 < used <= experts <= 256, or both 0)", ErrSpec, s.Name, s.Experts, s.ExpertsUsed)
 	case s.RouterSkew < 0:
 		return fmt.Errorf("%w: %s: router skew %g is negative", ErrSpec, s.Name, s.RouterSkew)
+	case s.Router != RouterZipf && s.Router != RouterRealistic && s.Router != RouterUniform:
+		return fmt.Errorf("%w %q in %s (known: %v)", ErrRouter, string(s.Router), s.Name, Routers())
+	case s.Router != RouterZipf && s.Experts == 0:
+		return fmt.Errorf("%w: %s: router %s on a dense spec", ErrRouter, s.Name, s.Router)
+	case s.Router != RouterZipf && s.RouterSkew != 0:
+		return fmt.Errorf("%w: %s: router skew %g with router %s, which is calibrated as a whole (leave RouterSkew 0)", ErrSpec, s.Name, s.RouterSkew, s.Router)
+	case s.design() != nil && arch.qkNorm:
+		// Per-head RMSNorm of Q and K would undo the context heads' scores.
+		return fmt.Errorf("%w: %s: router %s is not designed for architecture %s (QK-norm)", ErrRouter, s.Name, s.Router, s.Architecture())
+	case s.design() != nil && !s.ctxKernelSharp():
+		return fmt.Errorf("%w: %s: router %s: head dim %d and RoPE base %g give context heads no sharp attention within %d tokens",
+			ErrSpec, s.Name, s.Router, s.HeadDim(), s.RopeBase, s.Context)
+	case s.design() != nil && (s.HeadsKV < len(s.design().offsets) || s.Embd < 2*s.HeadDim()):
+		return fmt.Errorf("%w: %s: router %s needs %d KV heads and n_embd at least twice the head dim, got %d KV heads, n_embd %d, head dim %d",
+			ErrSpec, s.Name, s.Router, len(s.design().offsets), s.HeadsKV, s.Embd, s.HeadDim())
+	case s.Vocab.size() == 0:
+		return fmt.Errorf("%w %q in %s (known: bytes %v)", ErrVocab, string(s.Vocab), s.Name, Vocabularies())
 	case s.ExpertFF < 0 || s.DenseLayers < 0 || s.SharedExperts < 0 || s.SlidingWindow < 0:
 		return fmt.Errorf("%w: %s: expert ff %d, dense layers %d, shared experts %d, sliding window %d: none may be negative",
 			ErrSpec, s.Name, s.ExpertFF, s.DenseLayers, s.SharedExperts, s.SlidingWindow)

@@ -55,7 +55,10 @@ func Write(path string, spec Spec, opts Options) error {
 	if err := spec.validate(opts); err != nil {
 		return err
 	}
-	w, g := newModel(spec, opts)
+	w, g, err := newModel(spec, opts)
+	if err != nil {
+		return err
+	}
 	return writeAtomic(path, w, g.data, opts.Progress)
 }
 
@@ -71,7 +74,10 @@ func SizeOf(spec Spec, opts Options) (int64, error) {
 	if err := spec.validate(opts); err != nil {
 		return 0, err
 	}
-	w, _ := newModel(spec, Options{Type: opts.Type, Mix: opts.Mix})
+	w, _, err := newModel(spec, Options{Type: opts.Type, Mix: opts.Mix})
+	if err != nil {
+		return 0, err
+	}
 	_, n := w.Layout()
 	return n, nil
 }
@@ -109,9 +115,11 @@ func (s Spec) plans(opts Options) []plan {
 	return ps
 }
 
-func newModel(spec Spec, opts Options) (*gguf.Writer, *generator) {
+// newModel lays out the file's metadata and tensors and returns the
+// generator of its weights. It fails only when an embedded vocabulary
+// cannot be read.
+func newModel(spec Spec, opts Options) (*gguf.Writer, *generator, error) {
 	w := &gguf.Writer{}
-	tokens, scores, types := vocab()
 	arch := spec.Architecture()
 	info := archs[arch]
 	ftype := FileType(opts.Type)
@@ -140,7 +148,7 @@ func newModel(spec Spec, opts Options) (*gguf.Writer, *generator) {
 		{Key: arch + ".attention.layer_norm_rms_epsilon", Value: spec.NormEps},
 		{Key: arch + ".rope.freq_base", Value: spec.RopeBase},
 		{Key: arch + ".rope.dimension_count", Value: uint32(spec.HeadDim())},
-		{Key: arch + ".vocab_size", Value: uint32(VocabSize)},
+		{Key: arch + ".vocab_size", Value: uint32(spec.Vocab.size())},
 	}...)
 	if spec.SlidingWindow > 0 {
 		kvs = append(kvs, gguf.KV{Key: arch + ".attention.sliding_window", Value: uint32(spec.SlidingWindow)})
@@ -161,21 +169,34 @@ func newModel(spec Spec, opts Options) (*gguf.Writer, *generator) {
 		if info.shared {
 			kvs = append(kvs, gguf.KV{Key: arch + ".expert_shared_count", Value: uint32(spec.SharedExperts)})
 		}
+		if spec.Router != RouterZipf {
+			kvs = append(kvs, gguf.KV{Key: "strata.router", Value: string(spec.Router)})
+		}
 		kvs = append(kvs, gguf.KV{Key: "strata.router_skew", Value: float32(spec.RouterSkew)})
 	}
-	kvs = append(kvs,
-		gguf.KV{Key: "strata.seed", Value: opts.Seed},
-		gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
-		gguf.KV{Key: "tokenizer.ggml.tokens", Value: tokens},
-		gguf.KV{Key: "tokenizer.ggml.scores", Value: scores},
-		gguf.KV{Key: "tokenizer.ggml.token_type", Value: types},
-		gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(TokenUnk)},
-		gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: uint32(TokenBOS)},
-		gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: uint32(TokenEOS)},
-		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: true},
-		gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: false},
-		gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: false},
-	)
+	kvs = append(kvs, gguf.KV{Key: "strata.seed", Value: opts.Seed})
+	if spec.Vocab != VocabBytes {
+		tok, err := spec.Vocab.tokenizerKVs()
+		if err != nil {
+			return nil, nil, err
+		}
+		kvs = append(kvs, gguf.KV{Key: "strata.vocab", Value: string(spec.Vocab)})
+		kvs = append(kvs, tok...)
+	} else {
+		tokens, scores, types := byteVocab()
+		kvs = append(kvs,
+			gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
+			gguf.KV{Key: "tokenizer.ggml.tokens", Value: tokens},
+			gguf.KV{Key: "tokenizer.ggml.scores", Value: scores},
+			gguf.KV{Key: "tokenizer.ggml.token_type", Value: types},
+			gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(TokenUnk)},
+			gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: uint32(TokenBOS)},
+			gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: uint32(TokenEOS)},
+			gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: true},
+			gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: false},
+			gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: false},
+		)
+	}
 	for _, kv := range kvs {
 		if err := w.SetKV(kv.Key, kv.Value); err != nil {
 			panic(err) // keys above are distinct and well typed
@@ -187,7 +208,7 @@ func newModel(spec Spec, opts Options) (*gguf.Writer, *generator) {
 			panic(err) // Validate checked the shapes
 		}
 	}
-	return w, newGenerator(spec, opts, plans)
+	return w, newGenerator(spec, opts, plans), nil
 }
 
 // writeAtomic writes w to a temporary file next to path and renames it.
@@ -256,14 +277,17 @@ type generator struct {
 	seed    uint64
 	plans   []plan
 	workers int
-	common  []float32 // the unit direction u shared by embeddings and routers
-	rank    [][]int   // rank[layer][expert]: popularity rank, 0 = hottest
+	common  []float32   // the unit direction u shared by embeddings and routers
+	rank    [][]int     // rank[layer][expert]: popularity rank, 0 = hottest
+	design  *design     // the calibrated router design, nil for RouterZipf
+	ctxV    []float32   // HeadDim×n_embd: the context heads' value projection
+	ctxO    [][]float32 // per context head, HeadDim×HeadDim: its rotation into the reserved coordinates
 }
 
 const slabElems = 1 << 20
 
 func newGenerator(spec Spec, opts Options, plans []plan) *generator {
-	g := &generator{spec: spec, seed: opts.Seed, plans: plans, workers: opts.Workers}
+	g := &generator{spec: spec, seed: opts.Seed, plans: plans, workers: opts.Workers, design: spec.design()}
 	if g.workers <= 0 {
 		g.workers = runtime.GOMAXPROCS(0)
 	}
@@ -272,6 +296,9 @@ func newGenerator(spec Spec, opts Options, plans []plan) *generator {
 	var norm float64
 	for i := range g.common {
 		x := r.NormFloat64()
+		if i >= spec.Embd-g.reserved() {
+			x = 0 // u stays out of the reserved coordinates
+		}
 		g.common[i] = float32(x)
 		norm += x * x
 	}
@@ -281,6 +308,9 @@ func newGenerator(spec Spec, opts Options, plans []plan) *generator {
 	g.rank = make([][]int, spec.Layers)
 	for l := range g.rank {
 		g.rank[l] = g.rng("rank", uint64(l)).Perm(max(spec.Experts, 1))
+	}
+	if g.design != nil {
+		g.contextHeads()
 	}
 	return g
 }
@@ -363,9 +393,14 @@ func (g *generator) fill(j *slabJob, buf []float32) {
 		}
 	case fillUniform:
 		uniform(r, buf, p.std)
+		g.clearReserved(p, j.row, buf)
+	case fillContextQ, fillContextK, fillContextV, fillContextO:
+		uniform(r, buf, p.std)
+		g.clearReserved(p, j.row, buf)
+		g.fillContext(p, j.row, buf)
 	case fillOutput:
 		uniform(r, buf, p.std)
-		if g.skewed() {
+		if g.usesCommon() {
 			// The common direction would otherwise add the same bias to the
 			// logits after every token, and greedy decoding would settle on
 			// the few tokens it favours.
@@ -375,12 +410,23 @@ func (g *generator) fill(j *slabJob, buf []float32) {
 		}
 	case fillEmbed:
 		uniform(r, buf, p.std)
-		if g.skewed() {
+		if g.usesCommon() {
 			// e_t = m·u + σ·z_t with m = σ·sqrt(n): the common direction
 			// carries half the embedding's energy.
-			m := p.std * float32(math.Sqrt(float64(g.spec.Embd)))
+			// A calibrated design keeps the reserved coordinates for the
+			// context heads' output.
+			res := g.reserved()
+			m := p.std * float32(math.Sqrt(float64(g.spec.Embd-res)))
 			for row := 0; row < j.n; row++ {
 				x := buf[row*p.rowLen() : (row+1)*p.rowLen()]
+				if res > 0 {
+					// z ⟂ u of norm exactly √(n-res): then x·u after
+					// RMSNorm is κ for every token, which the context
+					// heads' scores rely on.
+					clear(x[len(x)-res:])
+					g.removeCommon(x)
+					scaleTo(x, float64(p.std)*math.Sqrt(float64(len(x)-res)))
+				}
 				for i := range x {
 					x[i] += m * g.common[i]
 				}
@@ -388,59 +434,6 @@ func (g *generator) fill(j *slabJob, buf []float32) {
 		}
 	case fillRouter:
 		g.router(r, p.layer, j.row, buf)
-	}
-}
-
-// skewed reports whether the model carries the common direction that
-// induces expert popularity.
-func (g *generator) skewed() bool { return g.spec.RouterSkew > 0 && g.spec.Experts > 0 }
-
-// removeCommon subtracts x's component along the common direction u.
-func (g *generator) removeCommon(x []float32) {
-	var dot float64
-	for i := range x {
-		dot += float64(x[i]) * float64(g.common[i])
-	}
-	for i := range x {
-		x[i] -= float32(dot) * g.common[i]
-	}
-}
-
-// Router constants, see the package doc. routerTokenStd is the std of the
-// token-dependent part of each router logit; gumbelStd converts a Zipf
-// log-probability into logit units of that noise.
-const (
-	routerTokenStd = 2.0
-	gumbelStd      = 1.2825 // π/√6
-)
-
-// router fills rows [first, first+len(buf)/n) of layer's ffn_gate_inp.
-// Row e is β_e·u + v_e with v_e ⟂ u random; see the package doc.
-func (g *generator) router(r *rand.Rand, layer, first int, buf []float32) {
-	n := g.spec.Embd
-	if g.spec.RouterSkew == 0 {
-		uniform(r, buf, 2*invSqrt(n))
-		return
-	}
-	// With e_t = m·u + σ z_t and m = σ√n, RMSNorm gives x with x·u ≈ √(n/2)
-	// and a token part of norm ≈ √(n/2) spread over random directions.
-	kappa := math.Sqrt(float64(n) / 2)
-	vlen := routerTokenStd * math.Sqrt2
-	tau := routerTokenStd / gumbelStd
-	var zsum float64
-	for k := 1; k <= g.spec.Experts; k++ {
-		zsum += math.Pow(float64(k), -g.spec.RouterSkew)
-	}
-	for row := 0; row*n < len(buf); row++ {
-		e := first + row
-		x := buf[row*n : (row+1)*n]
-		uniform(r, x, float32(vlen)*invSqrt(n))
-		g.removeCommon(x)
-		p := math.Pow(float64(g.rank[layer][e]+1), -g.spec.RouterSkew) / zsum
-		beta := float32(tau * math.Log(p) / kappa)
-		for i := range x {
-			x[i] += beta * g.common[i]
-		}
 	}
 }
 
@@ -458,26 +451,4 @@ func uniform(r *rand.Rand, buf []float32, std float32) {
 	if i < len(buf) {
 		buf[i] = float32(int32(r.Uint64())) * a
 	}
-}
-
-// ExpertPopularity returns the share of routing each expert of a layer was
-// designed to get (Zipf with exponent RouterSkew over a per-layer random
-// permutation), indexed by expert; nil for dense or unskewed specs and for
-// the leading dense layers, which have no experts.
-func ExpertPopularity(spec Spec, seed uint64, layer int) []float64 {
-	if spec.RouterSkew == 0 || layer < 0 || layer >= spec.Layers || !spec.moeLayer(layer) {
-		return nil
-	}
-	g := &generator{spec: spec, seed: seed}
-	rank := g.rng("rank", uint64(layer)).Perm(spec.Experts)
-	out := make([]float64, spec.Experts)
-	var sum float64
-	for e, k := range rank {
-		out[e] = math.Pow(float64(k+1), -spec.RouterSkew)
-		sum += out[e]
-	}
-	for e := range out {
-		out[e] /= sum
-	}
-	return out
 }
