@@ -30,7 +30,9 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	lora := fs.String("lora", "", "also write a matching LoRA adapter to this file")
 	rank := fs.Int("lora-rank", 8, "rank of the LoRA adapter")
 	quiet := fs.Bool("q", false, "no progress on stderr")
-	list := fs.Bool("list", false, "list the presets: architecture, layers, experts, params and size at -type")
+	router := fs.String("router", "", "MoE router design instead of the preset's: realistic (calibrated to real MoE traces), uniform, or zipf (strongly skewed, the tiny presets')")
+	vocab := fs.String("vocab", "", "vocabulary instead of the preset's: bytes (260 tokens), llama3 (128,256) or qwen35 (151,936)")
+	list := fs.Bool("list", false, "list the presets: architecture, vocabulary, layers, experts and router, params and size at -type")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,13 +44,25 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return listPresets(stdout, opts)
 	}
 	if *out == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S -o FILE [-lora FILE -lora-rank R]\n       strata gen -list [-type TYPE]")
+		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S [-router R] [-vocab V] -o FILE [-lora FILE -lora-rank R]\n       strata gen -list [-type TYPE]")
 		fs.PrintDefaults()
 		return errUsage
 	}
 	spec, err := modelgen.Preset(*preset)
 	if err != nil {
 		return err
+	}
+	if *router != "" {
+		r, err := modelgen.ParseRouter(*router)
+		if err != nil {
+			return err
+		}
+		spec = spec.WithRouter(r)
+	}
+	if *vocab != "" {
+		if spec.Vocab, err = modelgen.ParseVocab(*vocab); err != nil {
+			return err
+		}
 	}
 	opts, err := modelgen.ParseWeights(*typ)
 	if err != nil {
@@ -63,7 +77,8 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	size, _ := modelgen.SizeOf(spec, opts)
-	fmt.Fprintf(stdout, "wrote %s: %s (%s) %s, %d params, %s in %.1fs\n", *out, spec.Name, spec.Architecture(), weights(spec, opts), spec.Params(), humanBytes(size), time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "wrote %s: %s (%s) %s, vocab %s%s, %d params, %s in %.1fs\n", *out, spec.Name, spec.Architecture(), weights(spec, opts),
+		spec.Vocab, routerNote(spec), spec.Params(), humanBytes(size), time.Since(start).Seconds())
 	if *lora != "" {
 		opts.Progress = nil
 		if err := modelgen.WriteLoRA(*lora, spec, opts, *rank); err != nil {
@@ -102,6 +117,15 @@ func weights(spec modelgen.Spec, opts modelgen.Options) string {
 	return fmt.Sprintf("%s [%s]", opts.Mix, strings.Join(parts, ", "))
 }
 
+// routerNote names a MoE spec's router design (", router realistic"), or
+// nothing for a dense spec.
+func routerNote(s modelgen.Spec) string {
+	if s.Experts == 0 {
+		return ""
+	}
+	return ", router " + s.Router.String()
+}
+
 // listPresets writes one line per preset: the architecture llama.cpp loads
 // it as, which layers are dense, how its experts are arranged, and its size
 // with opts' weights, so a user can pick a model without reading the source.
@@ -111,7 +135,7 @@ func listPresets(w io.Writer, opts modelgen.Options) error {
 		name = opts.Mix.String()
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "PRESET\tARCH\tLAYERS\tEXPERTS\tPARAMS\tSIZE (%s)\n", name)
+	fmt.Fprintf(tw, "PRESET\tARCH\tVOCAB\tLAYERS\tEXPERTS\tPARAMS\tSIZE (%s)\n", name)
 	for _, name := range modelgen.PresetNames() {
 		s, err := modelgen.Preset(name)
 		if err != nil {
@@ -131,8 +155,9 @@ func listPresets(w io.Writer, opts modelgen.Options) error {
 			if s.SharedExperts > 0 {
 				experts += fmt.Sprintf(", %d shared", s.SharedExperts)
 			}
+			experts += routerNote(s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, s.Architecture(), layers, experts, humanCount(s.Params()), humanBytes(size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, s.Architecture(), s.Vocab, layers, experts, humanCount(s.Params()), humanBytes(size))
 	}
 	return tw.Flush()
 }

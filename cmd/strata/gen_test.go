@@ -87,12 +87,50 @@ func TestGenQ4_K_M(t *testing.T) {
 	if code := run([]string{"gen", "-list", "-type", "Q4_K_M"}, &out, &errw); code != 0 {
 		t.Fatalf("strata gen -list: got exit %d (%s), want 0", code, errw.String())
 	}
-	if !strings.Contains(out.String(), "SIZE (q4_k_m)") || !strings.Contains(out.String(), "558.0 MiB") {
-		t.Errorf("got:\n%s\nwant a q4_k_m header and bench-dense at 558.0 MiB", out.String())
+	if !strings.Contains(out.String(), "SIZE (q4_k_m)") || !strings.Contains(out.String(), "911.2 MiB") {
+		t.Errorf("got:\n%s\nwant a q4_k_m header and bench-dense at 911.2 MiB", out.String())
 	}
 
 	errw.Reset()
 	if code := run([]string{"gen", "-preset", "tiny-moe", "-type", "q4_k", "-q", "-o", path}, &out, &errw); code == 0 || !strings.Contains(errw.String(), "q4_k_m") {
 		t.Errorf("-type q4_k: got exit %d (%s), want an error naming the types, q4_k_m among them", code, errw.String())
+	}
+}
+
+// TestGenRouterVocab checks that -router and -vocab replace the preset's
+// and reach the file, and that bad names are refused.
+func TestGenRouterVocab(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	var out, errw bytes.Buffer
+	if code := run([]string{"gen", "-preset", "tiny-moe", "-router", "zipf", "-vocab", "llama3", "-q", "-o", path}, &out, &errw); code != 0 {
+		t.Fatalf("strata gen: got exit %d (%s), want 0", code, errw.String())
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.Uint("llama.vocab_size"); n != 128256 {
+		t.Errorf("llama.vocab_size: got %d, want 128256", n)
+	}
+	if !strings.Contains(out.String(), "vocab llama3, router zipf") {
+		t.Errorf("got %q, want the vocabulary and router named", out.String())
+	}
+	for _, args := range [][]string{{"-router", "lru"}, {"-vocab", "gpt-5"}, {"-router", "realistic"}} {
+		// tiny-moe has 2 KV heads: too few for the calibrated routers' context heads.
+		out.Reset()
+		errw.Reset()
+		a := append([]string{"gen", "-preset", "tiny-moe", "-q", "-o", path}, args...)
+		if code := run(a, &out, &errw); code == 0 {
+			t.Errorf("strata gen %v: got exit 0, want an error", args)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"gen", "-list"}, &out, &errw); code != 0 {
+		t.Fatalf("strata gen -list: got exit %d", code)
+	}
+	for _, want := range []string{"router realistic", "router uniform", "llama3", "bytes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-list: got\n%s\nwant %q in it", out.String(), want)
+		}
 	}
 }
