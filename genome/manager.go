@@ -988,27 +988,41 @@ var errSkipTier = errors.New("genome: admission rejected")
 
 // makeRoom evicts pages of tier t, by t's policy, until need bytes fit.
 // demoted says the incoming page comes from above, so t's admission rule
-// applies. Caller holds m.opMu.
-func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming *pageState, demoted bool, recs []EvictionRecord) ([]EvictionRecord, error) {
+// applies. leaving, when not nil, is the page a promotion is taking out
+// of its tier: if that tier is t, its bytes count as free and it is no
+// candidate, so a page moving from Bench up to Warm swaps places with
+// Warm's victim instead of making a full Bench drop a page (at times the
+// very one being promoted) to disk. Caller holds m.opMu.
+func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming, leaving *pageState, demoted bool, recs []EvictionRecord) ([]EvictionRecord, error) {
 	c := m.stores[t].Capacity()
-	if c.Unlimited() || c.Fits(need) {
+	if c.Unlimited() {
 		return recs, nil
 	}
 	if need > c.Limit {
 		return recs, fmt.Errorf("genome: %s is %d bytes, tier %s holds %d: %w", incoming.ref, need, t, c.Limit, ErrPageTooLarge)
 	}
+	free := c.Available()
+	var out *pageState // leaving, when it is leaving t
+	if leaving != nil && leaving.tier == t {
+		out = leaving
+		free += out.cost
+	}
+	if need <= free {
+		return recs, nil
+	}
 	m.mu.RLock()
 	cands := make(map[*pageState]struct{}, len(m.inTier[t]))
 	var pinned int64
 	for st := range m.inTier[t] {
-		if st.pins > 0 {
+		switch {
+		case st == incoming || st == out:
+		case st.pins > 0:
 			pinned += st.cost
-		} else if st != incoming {
+		default:
 			cands[st] = struct{}{}
 		}
 	}
 	m.mu.RUnlock()
-	free := c.Available()
 	var victims []*pageState
 	for free < need {
 		v := pickVictim(m.policies[t], cands)
@@ -1024,7 +1038,7 @@ func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming *
 	}
 	for _, v := range victims {
 		var err error
-		if recs, err = m.demote(ctx, v, m.below(t), EvictCapacity, m.policies[t], recs); err != nil {
+		if recs, err = m.demote(ctx, v, m.below(t), EvictCapacity, m.policies[t], leaving, recs); err != nil {
 			return recs, err
 		}
 	}
@@ -1032,12 +1046,13 @@ func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming *
 }
 
 // demote moves st down to tier to (or further, when to's admission
-// rejects it). Caller holds m.opMu.
-func (m *Local) demote(ctx context.Context, st *pageState, to TierRole, reason EvictionReason, pol EvictionPolicy, recs []EvictionRecord) ([]EvictionRecord, error) {
+// rejects it). leaving is the page a promotion is taking out of its tier,
+// or nil (see makeRoom). Caller holds m.opMu.
+func (m *Local) demote(ctx context.Context, st *pageState, to TierRole, reason EvictionReason, pol EvictionPolicy, leaving *pageState, recs []EvictionRecord) ([]EvictionRecord, error) {
 	from := st.tier
 	for to < TierCold {
 		var err error
-		recs, err = m.makeRoom(ctx, to, st.cost, st, reason == EvictCapacity, recs)
+		recs, err = m.makeRoom(ctx, to, st.cost, st, leaving, reason == EvictCapacity, recs)
 		if err == errSkipTier {
 			to = m.below(to)
 			continue
@@ -1075,9 +1090,12 @@ func (m *Local) demote(ctx context.Context, st *pageState, to TierRole, reason E
 }
 
 // promote moves st up to tier to, evicting by to's policy to make room.
-// Caller holds m.opMu.
+// The victims pushed down into the tier st is leaving find its bytes
+// already free there (makeRoom's leaving), so the two swap; st's old tier
+// gives up its charge only once st is in to, and may stand over its limit
+// by st's bytes until then. Caller holds m.opMu.
 func (m *Local) promote(ctx context.Context, st *pageState, to TierRole, recs []EvictionRecord) ([]EvictionRecord, error) {
-	recs, err := m.makeRoom(ctx, to, st.cost, st, false, recs)
+	recs, err := m.makeRoom(ctx, to, st.cost, st, st, false, recs)
 	if err != nil {
 		return recs, err
 	}
@@ -1155,7 +1173,7 @@ func (m *Local) pageOut(ctx context.Context, actor PersonaID, ref PageRef, to Ti
 	if st.tier != TierNone && to.Above(st.tier) {
 		return nil, fmt.Errorf("genome: PageOut %s: tier %s is above %s; use PageIn: %w", ref, to, st.tier, ErrBadPage)
 	}
-	recs, err := m.demote(ctx, st, to, EvictRequest, PolicyNone, nil)
+	recs, err := m.demote(ctx, st, to, EvictRequest, PolicyNone, nil, nil)
 	m.publishEvictions(recs)
 	return nil, err
 }
@@ -1268,7 +1286,7 @@ func (m *Local) freeze(ctx context.Context, a *artifact, ref PageRef) error {
 	for _, st := range placed {
 		if st.tier != TierNone && st.tier != TierCold {
 			var err error
-			if recs, err = m.demote(ctx, st, TierCold, EvictRequest, PolicyNone, recs); err != nil {
+			if recs, err = m.demote(ctx, st, TierCold, EvictRequest, PolicyNone, nil, recs); err != nil {
 				return err
 			}
 		}

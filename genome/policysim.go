@@ -49,11 +49,10 @@ type SimAccess struct {
 	// Hit is true when the page was already in the page-in tier or above,
 	// so that PageIn returned without a fault.
 	Hit bool
-	// Read is the tier the page's bytes were read from: From, except when
-	// making room in the page-in tier pushed the page itself further down
-	// first (Bench's sampled LFU may pick the very page being promoted out
-	// of it), in which case it is Cold. A page whose Read tier is not
-	// Resident cost a read from the file.
+	// Read is the tier the page's bytes were read from. A page being
+	// promoted is never a victim of the room made for it (its old tier
+	// counts its bytes as free, makeRoom's leaving), so this is From; a
+	// page whose Read tier is not Resident cost a read from the file.
 	Read TierRole
 }
 
@@ -177,7 +176,7 @@ func (s *PolicySim) touch(st *pageState) {
 // promote is Local.promote: make room by to's policy, then move st up. It
 // returns the tier st's bytes came from.
 func (s *PolicySim) promote(st *pageState, to TierRole) (TierRole, error) {
-	if err := s.makeRoom(to, st.cost, st, false); err != nil {
+	if err := s.makeRoom(to, st.cost, st, st, false); err != nil {
 		return st.tier, err
 	}
 	from := st.tier
@@ -187,25 +186,36 @@ func (s *PolicySim) promote(st *pageState, to TierRole) (TierRole, error) {
 
 // makeRoom is Local.makeRoom: evict pages of tier t by t's policy until
 // need bytes fit, applying t's admission rule when incoming was demoted
-// from above.
-func (s *PolicySim) makeRoom(t TierRole, need int64, incoming *pageState, demoted bool) error {
+// from above; the bytes of leaving, the page a promotion is taking out of
+// t, count as free, and it is no candidate.
+func (s *PolicySim) makeRoom(t TierRole, need int64, incoming, leaving *pageState, demoted bool) error {
 	limit := s.limit[t]
-	if limit <= 0 || need <= limit-s.used[t] {
+	if limit <= 0 {
 		return nil
 	}
 	if need > limit {
 		return fmt.Errorf("genome: page %d is %d bytes, tier %s holds %d: %w", incoming.ref.Offset.Off, need, t, limit, ErrPageTooLarge)
+	}
+	free := max(limit-s.used[t], 0)
+	var out *pageState // leaving, when it is leaving t
+	if leaving != nil && leaving.tier == t {
+		out = leaving
+		free += out.cost
+	}
+	if need <= free {
+		return nil
 	}
 	// Local copies the tier's set into cands; here victims are taken out
 	// of the set itself while they are picked and put back before they
 	// move, which picks alike (Go randomizes every map walk) without a
 	// copy of the tier per miss.
 	cands := s.inTier[t]
-	if _, in := cands[incoming]; in {
-		delete(cands, incoming)
-		defer func() { cands[incoming] = struct{}{} }()
+	for _, st := range [2]*pageState{incoming, out} {
+		if _, in := cands[st]; in {
+			delete(cands, st)
+			defer func() { cands[st] = struct{}{} }()
+		}
 	}
-	free := max(limit-s.used[t], 0)
 	var victims []*pageState
 	for free < need {
 		v := pickVictim(s.policies[t], cands)
@@ -226,7 +236,7 @@ func (s *PolicySim) makeRoom(t TierRole, need int64, incoming *pageState, demote
 		return errSkipTier
 	}
 	for _, v := range victims {
-		if err := s.demote(v, s.below(t)); err != nil {
+		if err := s.demote(v, s.below(t), leaving); err != nil {
 			return err
 		}
 	}
@@ -235,9 +245,9 @@ func (s *PolicySim) makeRoom(t TierRole, need int64, incoming *pageState, demote
 
 // demote is Local.demote for capacity evictions: st goes down to tier to,
 // or further when to's admission rejects it.
-func (s *PolicySim) demote(st *pageState, to TierRole) error {
+func (s *PolicySim) demote(st *pageState, to TierRole, leaving *pageState) error {
 	for to < TierCold {
-		err := s.makeRoom(to, st.cost, st, true)
+		err := s.makeRoom(to, st.cost, st, leaving, true)
 		if err == errSkipTier {
 			to = s.below(to)
 			continue

@@ -128,8 +128,8 @@ func TestPolicySimBudget(t *testing.T) {
 		if a.Hit != (a.From == TierWarm) {
 			t.Fatalf("access %d: hit %v from %s", n, a.Hit, a.From)
 		}
-		if a.Read != a.From && a.Read != TierCold {
-			t.Fatalf("access %d: read from %s, found in %s", n, a.Read, a.From)
+		if a.Read != a.From {
+			t.Fatalf("access %d: read from %s, found in %s (a promoted page was pushed down first)", n, a.Read, a.From)
 		}
 		if s.Tier(i) != TierWarm {
 			t.Fatalf("access %d: page %d in %s after its access, want warm", n, i, s.Tier(i))
