@@ -64,6 +64,10 @@ func TestRunSweep(t *testing.T) {
 				t.Errorf("row %d: paging fields %v", i, r)
 			}
 		}
+		// Belady's hit rate replays the generated tokens: tg and pg.
+		if _, ok := r["belady_hit_rate"]; ok != (budget > 0 && r["n_gen"].(float64) > 0) {
+			t.Errorf("row %d: budget %v, n_gen %v, belady_hit_rate present %v", i, budget, r["n_gen"], ok)
+		}
 		if r["avg_ts"].(float64) <= 0 || len(r["samples_ns"].([]any)) != 1 {
 			t.Errorf("row %d: %v", i, r)
 		}
@@ -79,7 +83,7 @@ func TestRunSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := svgCounts(t, string(doc))
-	if c["circle.ts"] != 12 || c["line.mmap"] != 6 {
+	if c["circle.ts"] != 12 || c["line.mmap"] != 6 || c["circle.belady"] != 8 || c["polyline.belady"] != 4 {
 		t.Errorf("SVG: %v", c)
 	}
 	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {

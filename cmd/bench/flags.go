@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -45,6 +46,7 @@ type options struct {
 	delay       int // seconds before each test
 
 	svg         string  // budget sweep plot
+	trace       string  // routing trace file of the generated tokens
 	readBW      float64 // bytes/s for the I/O limit; 0 measures it
 	cpuProfile  string
 	memProfile  string
@@ -410,6 +412,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the warm-up run before each test")
 	fs.BoolVar(&o.noMmap, "no-mmap", false, "read weights instead of mapping the file")
 	fs.StringVar(&o.svg, "svg", "", "with -budget: write a `file` plotting t/s and hit rate against the budget (a plain mmap run is added)")
+	fs.StringVar(&o.trace, "trace", "", "record the MoE routing of every generated token (tg, and pg's tg) to `file`, for strata paging sim; with several such tests, one file each, numbered as the tests: file.3.ext")
 	readBW := fs.String("read-bw", "", "read `bandwidth` for the I/O limit, e.g. 1.6GiB/s (default: measured with O_DIRECT reads of the model)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `file`")
@@ -483,6 +486,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return fail("-t must be positive, got %d", n)
 		}
 	}
+	if o.trace != "" {
+		if !generates(&o) {
+			return fail("-trace records generated tokens: no test generates (-n and -pg's tg are all 0)")
+		}
+		if st, err := os.Stat(filepath.Dir(o.trace)); err != nil || !st.IsDir() {
+			return fail("-trace %s: no directory %s to write it in", o.trace, filepath.Dir(o.trace))
+		}
+	}
 	if *readBW != "" {
 		bw, err := parseBandwidth(*readBW)
 		if err != nil {
@@ -535,6 +546,21 @@ func validFormat(f string, noneOK bool) bool {
 func contains[T comparable](xs []T, x T) bool {
 	for _, v := range xs {
 		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// generates says whether any tg or pg test generates tokens.
+func generates(o *options) bool {
+	for _, n := range o.nGen {
+		if n > 0 {
+			return true
+		}
+	}
+	for _, p := range o.nPG {
+		if p.tg > 0 {
 			return true
 		}
 	}

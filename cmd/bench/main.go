@@ -6,14 +6,20 @@
 // (csv, json, jsonl, md, sql). To those it adds what is Strata's own
 // concern: how much of llama.cpp's speed the Go token loop keeps (Go/C),
 // how many Go allocations it makes per token, and with -budget how the
-// genome pages an MoE model's experts — hit rate, MiB read per token, and
-// the share of the read bandwidth's limit reached.
+// genome pages an MoE model's experts — hit rate, MiB read per token, the
+// share of the read bandwidth's limit reached, and how the genome compares
+// with Belady's optimum on the very routing of the run: each test's
+// generated tokens are recorded (engine.TraceRecorder) and replayed
+// through routing.Simulate at the budget, from the experts the genome held
+// when each repetition's generation began. -trace writes that routing to
+// a file for `strata paging sim` and `strata paging stats`.
 //
 // Usage:
 //
 //	bench -m model.gguf [-p 512] [-n 128] [-pg 512,128] [-d 0] [-t 2,4]
 //	      [-r 3] [-o md|csv|json|jsonl|sql|benchstat]
 //	bench -m moe.gguf -p 0 -n 32 -budget 1GiB,1.5GiB,2GiB -svg sweep.svg
+//	bench -m moe.gguf -p 0 -n 128 -trace tg128.trace   # then strata paging sim tg128.trace
 //	bench -list-devices
 //	bench -m model.gguf -dev CUDA1 -ngl 99    # one GPU; run once per GPU
 //
@@ -98,6 +104,12 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		p.header(o)
 	}
 	insts := instances(o)
+	generating := 0 // tests that generate, each with a -trace file
+	for _, inst := range insts {
+		if inst.nGen > 0 {
+			generating++
+		}
+	}
 	cpuInfo, gpuInfo := deviceInfo()
 	backends := backendsString()
 	var (
@@ -114,6 +126,9 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 			cur = nil
 			if cur, err = loadModel(ctx, inst, stderr); err != nil {
 				return err
+			}
+			if o.trace != "" && cur.model.ExpertCount() == 0 {
+				return fmt.Errorf("-trace: %s is not an MoE model: it has no expert routing to record", inst.model)
 			}
 		}
 		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", stderr); err != nil {
@@ -136,7 +151,11 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 			time.Sleep(time.Duration(o.delay) * time.Second)
 		}
 		fmt.Fprintf(stderr, "bench: test %d/%d: %s, t=%d%s\n", k+1, len(insts), inst.testName(), inst.threads, budgetNote(inst.budget))
-		r, err := runTest(ctx, o, cur, inst, stderr)
+		path := ""
+		if o.trace != "" {
+			path = tracePath(o.trace, k+1, generating > 1)
+		}
+		r, err := runTest(ctx, o, cur, inst, path, stderr)
 		if err != nil {
 			return err
 		}
@@ -320,14 +339,29 @@ func (l *loaded) close() error {
 }
 
 // runTest runs one instance: a warm-up, then o.reps timed repetitions.
-func runTest(ctx context.Context, o *options, cur *loaded, inst instance, stderr io.Writer) (*result, error) {
+// With tracePath, or a budget, it records the routing of the tokens the
+// repetitions generate (see recording).
+func runTest(ctx context.Context, o *options, cur *loaded, inst instance, tracePath string, stderr io.Writer) (_ *result, err error) {
 	cp := llama.ContextParams{
 		NCtx: inst.nDepth + inst.nPrompt + inst.nGen + 16, NBatch: inst.nBatch, NUbatch: inst.nUbatch,
 		Threads: inst.threads, FlashAttention: inst.flashAttn,
 	}
-	if cur.budget != nil {
-		cp.Observer = cur.budget.Pager.Observer()
+	var rc *recording
+	if inst.nGen > 0 && (tracePath != "" || cur.budget != nil) {
+		if rc, err = newRecording(cur.model, tracePath, cur.budget != nil); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				rc.abort()
+			}
+		}()
 	}
+	var pager *llama.Observer
+	if cur.budget != nil {
+		pager = cur.budget.Pager.Observer()
+	}
+	cp.Observer = rc.observer(pager)
 	lctx, err := llama.NewContext(cur.model, cp)
 	if err != nil {
 		return nil, err
@@ -414,13 +448,26 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, stderr
 			}
 			lctx.Synchronize() // a GPU decode returns before it is done
 		}
+		// The genome's experts at the start of the generation are where
+		// its Belady replay starts; listing them is left out of the
+		// repetition's time and allocations.
+		var aside time.Duration
+		var asideAllocs uint64
+		if rc != nil {
+			s0, m0 := time.Now(), mallocs()
+			rc.begin(cur.residentExperts(), cur.stats())
+			aside, asideAllocs = time.Since(s0), mallocs()-m0
+		}
 		decodes, err := generateN(ctx, lctx, gen, inst.nGen)
 		if err != nil {
 			return nil, err
 		}
-		d := time.Since(t0)
+		if rc != nil {
+			rc.end(cur.stats())
+		}
+		d := time.Since(t0) - aside
 		n := inst.nPrompt + decodes
-		a := mallocs() - a0
+		a := mallocs() - a0 - asideAllocs
 		if err := cur.paged(&pg, st0, n); err != nil {
 			return nil, err
 		}
@@ -443,18 +490,76 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, stderr
 		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in\n",
 			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20))
 	}
+	if rc != nil {
+		if err := rc.close(); err != nil {
+			return nil, err
+		}
+		if tracePath != "" {
+			fmt.Fprintf(stderr, "bench: t=%d %s: wrote the routing of %d generated tokens to %s\n", inst.threads, name, rc.tokens(), tracePath)
+		}
+		if cur.budget != nil {
+			replayBelady(rc, &pg, inst, stderr)
+		}
+	}
 	return r, nil
 }
 
-// pagingStats is a snapshot of the genome's counters.
-type pagingStats struct{ faults, evictions, hits, bytesIn uint64 }
+// replayBelady replays the test's recorded generation through Belady's
+// optimum and the genome's policy at the budget, into pg. A replay that
+// fails is said on stderr and leaves the columns empty: the test's own
+// figures stand.
+func replayBelady(rc *recording, pg *paging, inst instance, stderr io.Writer) {
+	name := fmt.Sprintf("t=%d %s", inst.threads, inst.testName())
+	t, err := rc.trace()
+	var rp replayed
+	if err == nil {
+		rp, err = replay(t, rc.reps, inst.budget)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %s: no Belady replay: %v\n", name, err)
+		return
+	}
+	if rp.measured != rp.accesses {
+		// The trace and the genome saw different decodes: a ratio of the
+		// two would mean nothing.
+		fmt.Fprintf(stderr, "bench: %s: no Belady replay: the trace has %d expert accesses, the genome counted %d\n", name, rp.accesses, rp.measured)
+		return
+	}
+	pg.replay = &rp
+	if rp.inexact > 0 {
+		fmt.Fprintf(stderr, "bench: %s: the genome's experts at the start of %d of %d repetitions do not fit the budget with a stand-in for a layer it held none of; Belady's start there is not the genome's\n", name, rp.inexact, len(rc.reps))
+	}
+	if rp.genomeErr != nil {
+		fmt.Fprintf(stderr, "bench: %s: the genome's policy did not replay: %v\n", name, rp.genomeErr)
+	}
+	b, _ := rp.beladyRate()
+	m, _ := rp.measuredRate()
+	v, _ := rp.vsBelady()
+	fmt.Fprintf(stderr, "bench: %s: of %d expert accesses while generating, the genome served %.3f within the budget, Belady's optimum %.3f (%.3f of it)", name, rp.accesses, m, b, v)
+	if g, ok := rp.genomeRate(); ok {
+		fmt.Fprintf(stderr, ", the genome's policy replayed %.3f", g)
+	}
+	fmt.Fprintln(stderr)
+}
+
+// pagingStats is a snapshot of the genome's counters. inBudget counts
+// the faults served from within the budget: pages promoted from the
+// Bench tier (the page cache) to Warm, which the genome counts as faults
+// but which read nothing from the file.
+type pagingStats struct{ faults, evictions, hits, bytesIn, inBudget uint64 }
 
 func (l *loaded) stats() pagingStats {
 	if l.budget == nil {
 		return pagingStats{}
 	}
 	st := l.budget.Genome.Stats()
-	return pagingStats{st.TotalFaults(), st.Evictions, st.Hits, st.BytesPagedIn}
+	ps := pagingStats{faults: st.TotalFaults(), evictions: st.Evictions, hits: st.Hits, bytesIn: st.BytesPagedIn}
+	for r, n := range st.Faults {
+		if genome.TierRole(r).Resident() {
+			ps.inBudget += n
+		}
+	}
+	return ps
 }
 
 // paged adds the genome's work since st0, over tokens tokens, to pg, and

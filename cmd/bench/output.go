@@ -38,6 +38,17 @@ type paging struct {
 	bytesIn                 uint64
 	tokens                  int
 	readBW                  float64 // bytes/s; 0 unknown
+	// replay is the test's generation replayed through Belady's optimum
+	// and the genome's policy; nil for pp tests or when it did not run.
+	replay *replayed
+}
+
+// replayed returns p's replay, or nil.
+func (p *paging) replayed() *replayed {
+	if p == nil {
+		return nil
+	}
+	return p.replay
 }
 
 func (p *paging) hitRate() (float64, bool) {
@@ -175,6 +186,10 @@ var strataFields = []field{
 	{"evictions", typeInt, pagingInt(func(p *paging) uint64 { return p.evictions })},
 	{"hits", typeInt, pagingInt(func(p *paging) uint64 { return p.hits })},
 	{"hit_rate", typeFloat, pagingFloat(func(p *paging) (float64, bool) { return p.hitRate() })},
+	{"budget_hit_rate", typeFloat, replayFloat((*replayed).measuredRate)},
+	{"belady_hit_rate", typeFloat, replayFloat((*replayed).beladyRate)},
+	{"hit_rate_vs_belady", typeFloat, replayFloat((*replayed).vsBelady)},
+	{"genome_sim_hit_rate", typeFloat, replayFloat((*replayed).genomeRate)},
 	{"mib_read_per_token", typeFloat, pagingFloat(func(p *paging) (float64, bool) { return p.bytesPerToken() / (1 << 20), true })},
 	{"read_bw_mibs", typeFloat, pagingFloat(func(p *paging) (float64, bool) { return p.readBW / (1 << 20), p.readBW > 0 })},
 	{"io_limit_ts", typeFloat, pagingFloat(func(p *paging) (float64, bool) { return p.ioLimit() })},
@@ -202,6 +217,17 @@ func pagingFloat(get func(*paging) (float64, bool)) func(*result) (string, bool)
 		}
 		if v, ok := get(r.paging); ok {
 			return float(v)
+		}
+		return "", false
+	}
+}
+
+func replayFloat(get func(*replayed) (float64, bool)) func(*result) (string, bool) {
+	return func(r *result) (string, bool) {
+		if rp := r.paging.replayed(); rp != nil {
+			if v, ok := get(rp); ok {
+				return float(v)
+			}
 		}
 		return "", false
 	}
@@ -571,6 +597,18 @@ func (p *mdPrinter) header(o *options) {
 			v, ok := r.paging.hitRate()
 			return orDash(v, ok, "%.3f")
 		})
+		replayCol := func(get func(*replayed) (float64, bool)) func(r *result) string {
+			return func(r *result) string {
+				if rp := r.paging.replayed(); rp != nil {
+					v, ok := get(rp)
+					return orDash(v, ok, "%.3f")
+				}
+				return "-"
+			}
+		}
+		add("in budget", 9, replayCol((*replayed).measuredRate))
+		add("Belady", 8, replayCol((*replayed).beladyRate))
+		add("vs Belady", 9, replayCol((*replayed).vsBelady))
 		add("MiB/tok", 8, func(r *result) string {
 			if r.paging == nil {
 				return "-"
@@ -654,6 +692,9 @@ func (p *benchstatPrinter) row(r *result) {
 	if r.paging != nil {
 		if h, ok := r.paging.hitRate(); ok {
 			extra += fmt.Sprintf("\t%.4f hit-rate", h)
+		}
+		if b, ok := r.paging.replayed().beladyRate(); ok {
+			extra += fmt.Sprintf("\t%.4f belady-hit-rate", b)
 		}
 		extra += fmt.Sprintf("\t%.3f MiB-read/token", r.paging.bytesPerToken()/(1<<20))
 	}

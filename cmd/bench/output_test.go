@@ -48,7 +48,8 @@ func sampleResults() []*result {
 	paged := &result{
 		inst: base, modelType: "llama 8x?B Q8_0", modelSize: 6 << 30, modelParams: 5.8e9, backends: "CPU",
 		samplesNS: []int64{4e9}, samplesTS: []float64{8}, llamaTS: []float64{8.1}, allocs: 431,
-		paging: &paging{faults: 300, hits: 700, evictions: 290, bytesIn: 32 * 6 << 20, tokens: 32, readBW: 1600 << 20},
+		paging: &paging{faults: 300, hits: 700, evictions: 290, bytesIn: 32 * 6 << 20, tokens: 32, readBW: 1600 << 20,
+			replay: &replayed{accesses: 1000, measured: 1000, hits: 800, belady: 900, genome: 850}},
 	}
 	paged.inst.nGen, paged.inst.budget = 32, 3<<29
 	return []*result{plain, paged}
@@ -103,13 +104,17 @@ func TestCSV(t *testing.T) {
 		"model_type": "llama 8x?B Q8_0", "n_gen": "32", "n_prompt": "0", "avg_ns": "4000000000",
 		"avg_ts": "8.000000", "expert_budget": "1610612736", "hit_rate": "0.700000",
 		"mib_read_per_token": "6.000000", "io_limit_ts": "266.666667", "io_limit_frac": "0.030000",
+		"budget_hit_rate": "0.800000", "belady_hit_rate": "0.900000", "hit_rate_vs_belady": "0.888889",
+		"genome_sim_hit_rate": "0.850000",
 	} {
 		if row[name] != want {
 			t.Errorf("%s: got %q, want %q", name, row[name], want)
 		}
 	}
-	if recs[1][len(recs[0])-4] != "" { // hit_rate of the unpaged row
-		t.Errorf("an unpaged row has paging fields: %v", recs[1])
+	for i, name := range recs[0] {
+		if i >= len(llamaBenchFields) && recs[1][i] != "" && !contains([]string{"llama_avg_ts", "loop_ratio", "allocs_per_token", "expert_budget"}, name) {
+			t.Errorf("the unpaged row has %s %q", name, recs[1][i])
+		}
 	}
 }
 
@@ -132,7 +137,7 @@ func TestJSON(t *testing.T) {
 	if _, ok := rows[0]["hit_rate"]; ok {
 		t.Error("an unpaged row has a hit_rate")
 	}
-	if rows[1]["hit_rate"] != 0.7 || len(rows[1]["samples_ts"].([]any)) != 1 {
+	if rows[1]["hit_rate"] != 0.7 || rows[1]["belady_hit_rate"] != 0.9 || rows[1]["genome_sim_hit_rate"] != 0.85 || len(rows[1]["samples_ts"].([]any)) != 1 {
 		t.Errorf("row 1: %v", rows[1])
 	}
 }
@@ -167,7 +172,7 @@ func TestSQL(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "INSERT INTO llama_bench (build_commit, build_number, cpu_info,") {
 		t.Fatalf("inserts: %q", inserts)
 	}
-	if !strings.Contains(lines[0], `'llama 1B "Q4_0"'`) || !strings.Contains(lines[0], "NULL") || !strings.Contains(lines[1], "'0.700000'") {
+	if !strings.Contains(lines[0], `'llama 1B "Q4_0"'`) || !strings.Contains(lines[0], "NULL") || !strings.Contains(lines[1], "'0.700000', '0.800000', '0.900000', '0.888889', '0.850000'") {
 		t.Errorf("inserts: %q", inserts)
 	}
 }
@@ -198,15 +203,15 @@ func TestMarkdown(t *testing.T) {
 	o.budgets = []int64{0, 3 << 29}
 	o.flashAttn = []llama.FlashAttention{llama.FlashAttentionOff}
 	lines = strings.Split(render(t, "md", &o), "\n")
-	for _, col := range []string{"|  fa |", "|     budget |", " hit rate |", " MiB/tok |", " I/O limit t/s |", " of limit |"} {
+	for _, col := range []string{"|  fa |", "|     budget |", " hit rate |", " in budget |", " Belady |", " vs Belady |", " MiB/tok |", " I/O limit t/s |", " of limit |"} {
 		if !strings.Contains(lines[0], col) {
 			t.Errorf("header %s has no %q", lines[0], col)
 		}
 	}
-	if !strings.Contains(lines[3], "|   1.50 GiB |    0.700 |     6.00 |        266.67 |    0.030 |") {
+	if !strings.Contains(lines[3], "|   1.50 GiB |    0.700 |     0.800 |    0.900 |     0.889 |     6.00 |        266.67 |    0.030 |") {
 		t.Errorf("paged row: %s", lines[3])
 	}
-	if !strings.Contains(lines[2], "|       mmap |        - |        - |             - |        - |") {
+	if !strings.Contains(lines[2], "|       mmap |        - |         - |        - |         - |        - |             - |        - |") {
 		t.Errorf("mmap row: %s", lines[2])
 	}
 }
@@ -216,7 +221,7 @@ func TestBenchstat(t *testing.T) {
 	for _, want := range []string{
 		"pkg: github.com/strata-llm/strata/cmd/bench\n",
 		"BenchmarkPp512/model=llama_1B_\"Q4_0\"/t=2\t1\t2000000000 ns/op\t256.00 tokens/s\t0.01 allocs/token\n",
-		"BenchmarkTg32/model=llama_8x?B_Q8_0/t=2/budget=1.50_GiB\t1\t4000000000 ns/op\t8.00 tokens/s\t0.9877 loop-ratio\t0.7000 hit-rate\t6.000 MiB-read/token\t431.00 allocs/token\n",
+		"BenchmarkTg32/model=llama_8x?B_Q8_0/t=2/budget=1.50_GiB\t1\t4000000000 ns/op\t8.00 tokens/s\t0.9877 loop-ratio\t0.7000 hit-rate\t0.9000 belady-hit-rate\t6.000 MiB-read/token\t431.00 allocs/token\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output has no %q:\n%s", want, out)

@@ -28,6 +28,10 @@ type sweepPoint struct {
 	ts     float64
 	hit    float64
 	hitOK  bool
+	// Over the test's generated tokens: the share the genome served
+	// within its budget (Warm hits and Bench promotions), and Belady's.
+	inBudget, belady     float64
+	inBudgetOK, beladyOK bool
 }
 
 // sweep groups results into series for the plot.
@@ -63,6 +67,8 @@ func sweep(results []*result) []*sweepSeries {
 		p := sweepPoint{budget: r.inst.budget, ts: r.avgTS()}
 		if r.paging != nil {
 			p.hit, p.hitOK = r.paging.hitRate()
+			p.inBudget, p.inBudgetOK = r.paging.replayed().measuredRate()
+			p.belady, p.beladyOK = r.paging.replayed().beladyRate()
 		}
 		s.points = append(s.points, p)
 	}
@@ -90,8 +96,10 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#
 
 // writeSweepSVG draws two panels over the budget: tokens/s of the genome
 // (solid, with points) and of plain mmap (dashed, one level per series,
-// since mmap has no budget), and the genome's hit rate. Hand-written SVG
-// 1.1: no dependencies, readable in any browser.
+// since mmap has no budget), and the genome's hit rate (solid) with, on
+// the test's generated tokens, the share it served within the budget
+// (dashed) and Belady's optimum for that share (dotted, hollow points).
+// Hand-written SVG 1.1: no dependencies, readable in any browser.
 func writeSweepSVG(w io.Writer, series []*sweepSeries) error {
 	const (
 		width, height    = 760, 560
@@ -144,16 +152,22 @@ func writeSweepSVG(w io.Writer, series []*sweepSeries) error {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">expert budget</text>`+"\n", float64(left)+plotW/2, y0+float64(panelH)+34)
 	}
 	panel(float64(top), "tokens/s against the expert budget", "tokens/s", linspace(0, tsTop, 5), "%.3g", yTS)
-	panel(hitTop, "genome hit rate against the expert budget", "hit rate", linspace(0, 1, 5), "%.2f", yHit)
+	panel(hitTop, "hit rate against the expert budget; Belady's optimum dotted", "hit rate", linspace(0, 1, 5), "%.2f", yHit)
 
 	legendY := float64(top)
 	for i, s := range series {
 		c := palette[i%len(palette)]
-		var pts, hits []string
+		var pts, hits, inBudget, belady []string
 		for _, p := range s.points {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.budget), yTS(p.ts)))
 			if p.hitOK {
 				hits = append(hits, fmt.Sprintf("%.1f,%.1f", x(p.budget), yHit(p.hit)))
+			}
+			if p.inBudgetOK {
+				inBudget = append(inBudget, fmt.Sprintf("%.1f,%.1f", x(p.budget), yHit(p.inBudget)))
+			}
+			if p.beladyOK {
+				belady = append(belady, fmt.Sprintf("%.1f,%.1f", x(p.budget), yHit(p.belady)))
 			}
 		}
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), c)
@@ -174,6 +188,18 @@ func writeSweepSVG(w io.Writer, series []*sweepSeries) error {
 				}
 			}
 		}
+		if len(inBudget) > 0 {
+			fmt.Fprintf(&b, `<polyline class="inbudget" points="%s" fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n", strings.Join(inBudget, " "), c)
+		}
+		if len(belady) > 0 {
+			fmt.Fprintf(&b, `<polyline class="belady" points="%s" fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n", strings.Join(belady, " "), c)
+			for _, p := range s.points {
+				if p.beladyOK {
+					fmt.Fprintf(&b, `<circle class="belady" cx="%.1f" cy="%.1f" r="3.5" fill="white" stroke="%s" stroke-width="1.5"><title>%s, budget %s: Belady's hit rate %.3f</title></circle>`+"\n",
+						x(p.budget), yHit(p.belady), c, esc(s.name), esc(sizeString(uint64(p.budget))), p.belady)
+				}
+			}
+		}
 		lx := float64(width - right + 16)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", lx, legendY, lx+24, legendY, c)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s, genome</text>`+"\n", lx+30, legendY+4, esc(s.name))
@@ -181,6 +207,16 @@ func writeSweepSVG(w io.Writer, series []*sweepSeries) error {
 		if s.hasMmap {
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n", lx, legendY, lx+24, legendY, c)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s, mmap</text>`+"\n", lx+30, legendY+4, esc(s.name))
+			legendY += 18
+		}
+		if len(inBudget) > 0 {
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n", lx, legendY, lx+24, legendY, c)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s, in budget</text>`+"\n", lx+30, legendY+4, esc(s.name))
+			legendY += 18
+		}
+		if len(belady) > 0 {
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n", lx, legendY, lx+24, legendY, c)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s, Belady</text>`+"\n", lx+30, legendY+4, esc(s.name))
 			legendY += 18
 		}
 	}

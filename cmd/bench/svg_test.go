@@ -53,6 +53,9 @@ func TestSweepSVG(t *testing.T) {
 		}
 		if budget > 0 {
 			r.paging = &paging{hits: hits, faults: 100 - hits}
+			if test == "tg" {
+				r.paging.replay = &replayed{accesses: 100, measured: 100, hits: int64(hits) + 5, belady: int64(hits) + 10}
+			}
 		}
 		return r
 	}
@@ -76,12 +79,15 @@ func TestSweepSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := svgCounts(t, b.String())
-	for what, want := range map[string]int{"circle.ts": 6, "circle.hit": 6, "line.mmap": 2, "polyline": 4} {
+	// Belady's line and the share within the budget come with tg's replay.
+	for what, want := range map[string]int{"circle.ts": 6, "circle.hit": 6, "line.mmap": 2, "polyline": 6,
+		"circle.belady": 3, "polyline.belady": 1, "polyline.inbudget": 1} {
 		if c[what] != want {
 			t.Errorf("%s: got %d, want %d", what, c[what], want)
 		}
 	}
-	for _, want := range []string{"tg32, budget 1.50 GiB: 6.00 t/s", "tg32, plain mmap: 1.20 t/s", "pp64, budget 2.00 GiB: hit rate 0.850", ">1.00 GiB<"} {
+	for _, want := range []string{"tg32, budget 1.50 GiB: 6.00 t/s", "tg32, plain mmap: 1.20 t/s", "pp64, budget 2.00 GiB: hit rate 0.850", ">1.00 GiB<",
+		"tg32, budget 1.00 GiB: Belady's hit rate 0.650", ">tg32, Belady<", ">tg32, in budget<"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("SVG has no %q", want)
 		}
@@ -98,7 +104,7 @@ func TestSweepSVGOnePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := svgCounts(t, b.String())
-	if c["circle.ts"] != 2 || c["circle.hit"] != 0 || c["line.mmap"] != 0 {
+	if c["circle.ts"] != 2 || c["circle.hit"] != 0 || c["line.mmap"] != 0 || c["circle.belady"] != 0 {
 		t.Errorf("counts: %v", c)
 	}
 }
