@@ -56,15 +56,24 @@ func (p *ExpertPager) Observer() *llama.Observer { return p.ObserverWithFaults(n
 // expert, the batch row of the first token routed to it (of rows rows in
 // that layer's routing: every token of the batch, or in the last layer
 // only those whose output was asked for), and the genome's fault. It runs
-// on the decoding goroutine, inside the decode.
+// on the decoding goroutine, inside the decode. f is the observer's own,
+// reused for the next fault: it is valid only during the call.
 type FaultFunc func(layer, expert, row, rows int, f *genome.PageFault)
 
 // ObserverWithFaults is Observer that also calls onFault (if not nil) for
 // every page-in, so a caller that knows which request each batch row
 // belongs to can attribute the fault.
 func (p *ExpertPager) ObserverWithFaults(onFault FaultFunc) *llama.Observer {
-	seen := make([]uint64, p.words) // experts already paged in this call, one bit each
-	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, seen, onFault) }}
+	o := &observerState{seen: make([]uint64, p.words), onFault: onFault}
+	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, o) }}
+}
+
+// observerState is one Observer's scratch, used only by its context's
+// decoding goroutine.
+type observerState struct {
+	seen    []uint64 // experts already paged in this call, one bit each
+	fault   genome.PageFault
+	onFault FaultFunc
 }
 
 // Err returns the first paging error. A paging error also stops the
@@ -85,9 +94,11 @@ func (p *ExpertPager) fail(err error) bool {
 }
 
 // observe pages in the experts of one layer's routing. It runs on the
-// decoding goroutine between graph nodes and allocates nothing when every
-// expert is already resident.
-func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64, onFault FaultFunc) bool {
+// decoding goroutine between graph nodes and allocates nothing, whether
+// the experts are resident or fault (genome.Local.PageInTo; with the
+// genome's pprof profiles on, pprof's stack captures aside).
+func (p *ExpertPager) observe(t *llama.Tensor, o *observerState) bool {
+	seen := o.seen
 	layer := t.Layer()
 	if layer < 0 {
 		return true
@@ -109,12 +120,12 @@ func (p *ExpertPager) observe(t *llama.Tensor, seen []uint64, onFault FaultFunc)
 		}
 		seen[w] |= bit
 		p.label(layer, e)
-		_, f, err := p.gm.PageIn(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e)))
+		_, faulted, err := p.gm.PageInTo(p.ctx, p.persona, genome.ExpertPage(p.id, layer, int(e)), &o.fault)
 		if err != nil {
 			return p.fail(fmt.Errorf("engine: expert pager: layer %d expert %d: %w", layer, e, err))
 		}
-		if f != nil && onFault != nil {
-			onFault(layer, int(e), k/used, len(ids)/used, f)
+		if faulted && o.onFault != nil {
+			o.onFault(layer, int(e), k/used, len(ids)/used, &o.fault)
 		}
 	}
 	return true

@@ -137,3 +137,82 @@ func BenchmarkFrozenThaw(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPageInFault is the paging path in steady state: a cycle over
+// more pages than the tiers hold, so that every page-in faults and
+// demotes. "from=cold" reads each page back from the file (Warm's victim
+// goes to Bench, Bench's to Cold); "from=bench" finds it in Bench and
+// swaps it with Warm's victim. Pages are one OS page each, so the time is
+// the genome's own cost, not the disk's. allocs/op is what a fault costs
+// the Go heap, counted over the whole process:
+//
+//   - api=PageIn: as configured by default, with the pprof profiles on
+//     (one stack capture each per fault) and a new PageFault returned;
+//   - api=PageInTo: the decoding loop's path (engine.ExpertPager), with
+//     Config.NoProfiles; no allocation on the paging goroutine;
+//   - bus=on adds a publisher, whose payloads the event goroutine boxes
+//     off the paging path (one per fault and one per eviction).
+func BenchmarkPageInFault(b *testing.B) {
+	pg := int64(pageSize)
+	for _, from := range []struct {
+		name        string
+		warm, bench int64 // pages
+		tier        TierRole
+	}{{"from=cold", 2, 2, TierCold}, {"from=bench", 2, 6, TierBench}} {
+		for _, api := range []struct {
+			name       string
+			into, bus  bool
+			noProfiles bool
+		}{
+			{"api=PageIn/bus=on", false, true, false},
+			{"api=PageInTo/bus=off", true, false, true},
+			{"api=PageInTo/bus=on", true, true, true},
+		} {
+			b.Run(from.name+"/"+api.name, func(b *testing.B) {
+				const n = 8
+				cfg := Config{Tiers: []TierStore{NewWarmStore(from.warm * pg), NewBenchStore(from.bench * pg)}, NoProfiles: api.noProfiles}
+				fx := newFixtureConfig(b, n*pg, cfg, ArtifactSpec{})
+				fx.m.SetPublisher(nil)
+				if api.bus {
+					fx.m.SetPublisher(discard{})
+				}
+				ctx := context.Background()
+				refs := make([]PageRef, n)
+				for i := range refs {
+					refs[i] = RangePage(fx.art, int64(i)*pg, pg)
+				}
+				for range 3 { // every page placed once; the cycle settles
+					for _, r := range refs {
+						fx.pageIn(b, r)
+					}
+				}
+				var f PageFault
+				i := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					var err error
+					ok := true
+					if api.into {
+						_, ok, err = fx.m.PageInTo(ctx, fx.alice, refs[i], &f)
+					} else {
+						var fp *PageFault
+						_, fp, err = fx.m.PageIn(ctx, fx.alice, refs[i])
+						if ok = fp != nil; ok {
+							f = *fp
+						}
+					}
+					if err != nil || !ok || f.From != from.tier {
+						b.Fatalf("page %d: got fault %v %+v, %v; want one from %s", i, ok, f, err, from.tier)
+					}
+					i = (i + 1) % n
+				}
+			})
+		}
+	}
+}
+
+// discard is a Publisher that drops what it is sent.
+type discard struct{}
+
+func (discard) Publish(string, any) error { return nil }

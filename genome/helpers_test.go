@@ -84,13 +84,19 @@ func lockedNow(tb testing.TB) int64 {
 // recorder is a Publisher that keeps what it is sent.
 type recorder struct {
 	mu  sync.Mutex
-	evs []outEvent
+	evs []published
+}
+
+// published is one event a recorder was sent.
+type published struct {
+	key     string
+	payload any
 }
 
 func (r *recorder) Publish(key string, payload any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.evs = append(r.evs, outEvent{key: key, payload: payload})
+	r.evs = append(r.evs, published{key: key, payload: payload})
 	return nil
 }
 
@@ -120,9 +126,15 @@ type fixture struct {
 
 func newFixture(tb testing.TB, size int64, tiers []TierStore, spec ArtifactSpec) *fixture {
 	tb.Helper()
+	return newFixtureConfig(tb, size, Config{Tiers: tiers}, spec)
+}
+
+// newFixtureConfig is newFixture with the whole manager Config.
+func newFixtureConfig(tb testing.TB, size int64, cfg Config, spec ArtifactSpec) *fixture {
+	tb.Helper()
 	fx := &fixture{data: pattern(size, 7), rec: &recorder{}}
 	fx.path = coldFile(tb, "model.bin", fx.data)
-	m, err := NewLocal(Config{Tiers: tiers})
+	m, err := NewLocal(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

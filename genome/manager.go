@@ -99,6 +99,12 @@ type Config struct {
 	// EventQueue bounds the events waiting for the bus; when it is full new
 	// events are dropped and counted (Stats.DroppedEvents). Zero means 1024.
 	EventQueue int
+	// NoProfiles keeps this manager's Warm pages and faults out of the
+	// pprof profiles (LockedProfileName, FaultProfileName). Each entry
+	// costs pprof a stack capture, one allocation per fault and one per
+	// page entering Warm: with the profiles off a fault in steady state
+	// allocates nothing (PageInTo).
+	NoProfiles bool
 }
 
 // Budget returns tiers that hold at most budget bytes of pages in memory:
@@ -228,8 +234,15 @@ type Local struct {
 	ctr       counters
 	denialRec atomic.Pointer[func(AccessDenied) error] // SetDenialRecorder
 
-	faultRing [faultRingLen]*faultEntry // caller holds opMu
-	faultNext int
+	faultRing  [faultRingLen]*faultEntry // caller holds opMu
+	faultNext  int
+	noProfiles bool // Config.NoProfiles
+
+	// Scratch of the paging path, reused from one fault to the next so
+	// that a fault in steady state allocates nothing; all guarded by opMu.
+	scratch regionScratch
+	recs    []EvictionRecord
+	rooms   [numTiers]roomScratch // by tier: makeRoom recurses only into lower tiers
 
 	events
 }
@@ -292,6 +305,7 @@ func NewLocal(cfg Config) (*Local, error) {
 		m.policies[i] = CanonicalPolicy(TierRole(i))
 	}
 	m.target = cfg.PageInTier
+	m.noProfiles = cfg.NoProfiles
 	if m.target == TierNone {
 		for _, r := range []TierRole{TierWarm, TierBench, TierCold} {
 			if m.stores[r] != nil {
@@ -780,8 +794,36 @@ func (m *Local) CheckPermission(actor PersonaID, region GenomeRegion, op Op) err
 }
 
 // PageIn implements WorkingSetManager. The resident hit takes a read lock,
-// two map lookups and three atomic adds, and does not allocate.
+// two map lookups and three atomic adds, and does not allocate; a fault
+// allocates the PageFault it returns (PageInTo does not).
 func (m *Local) PageIn(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, error) {
+	var f PageFault
+	h, faulted, err := m.pageInTo(ctx, persona, ref, &f)
+	if !faulted {
+		return h, nil, err
+	}
+	return h, newFault(f), err
+}
+
+// newFault returns a PageFault of its own holding f.
+func newFault(f PageFault) *PageFault { return &f }
+
+// PageInTo is PageIn for a caller that reuses one PageFault, as a decoding
+// loop does: a fault is written to *f (which must not be nil) and
+// reported by faulted, where PageIn would return a new one. With it a
+// fault in steady state allocates nothing on the caller's goroutine (the
+// pprof profiles aside, see Config.NoProfiles): the evicted pages'
+// records and the events for the bus go through buffers the manager
+// reuses, and the payloads the Publisher receives are made by the event
+// goroutine. *f is left as it was when the call does not fault.
+func (m *Local) PageInTo(ctx context.Context, persona PersonaID, ref PageRef, f *PageFault) (h PageHandle, faulted bool, err error) {
+	return m.pageInTo(ctx, persona, ref, f)
+}
+
+// pageInTo is PageIn and PageInTo: the resident hit under m.mu.RLock, else
+// the slow path under m.opMu. Both exported methods call it directly, so
+// the fault profile's stacks start at their caller (recordFault's skip).
+func (m *Local) pageInTo(ctx context.Context, persona PersonaID, ref PageRef, f *PageFault) (PageHandle, bool, error) {
 	m.mu.RLock()
 	if st := m.pages[ref]; st != nil && st.tier >= TierFast && st.tier <= m.target {
 		if t := m.personas[persona]; t != nil && st.admits(t, persona, OpRead|OpPage) {
@@ -793,47 +835,47 @@ func (m *Local) PageIn(ctx context.Context, persona PersonaID, ref PageRef) (Pag
 			h := PageHandle{Ref: ref, Tier: st.tier, st: st}
 			m.mu.RUnlock()
 			m.ctr.hits.Add(1)
-			return h, nil, nil
+			return h, false, nil
 		}
 	}
 	m.mu.RUnlock()
 	m.opMu.Lock()
-	h, f, d, err := m.pageIn(ctx, persona, ref)
+	h, faulted, d, err := m.pageIn(ctx, persona, ref, f)
 	m.opMu.Unlock()
 	if d != nil {
-		return PageHandle{}, nil, m.deny(*d)
+		return PageHandle{}, false, m.deny(*d)
 	}
-	return h, f, err
+	return h, faulted, err
 }
 
-// pageIn is PageIn's slow path; it returns a denial for the caller to
-// publish once the lock is released. Caller holds m.opMu.
-func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef) (PageHandle, *PageFault, *AccessDenied, error) {
+// pageIn is PageIn's slow path: it writes a fault to *f and reports it by
+// faulted, and returns a denial for the caller to publish once the lock
+// is released. Caller holds m.opMu.
+func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *PageFault) (h PageHandle, faulted bool, _ *AccessDenied, _ error) {
 	if m.closed {
-		return PageHandle{}, nil, nil, ErrClosed
+		return PageHandle{}, false, nil, ErrClosed
 	}
 	a, ok := m.artifacts[ref.Artifact]
 	if !ok {
-		return PageHandle{}, nil, nil, fmt.Errorf("genome: PageIn %s: %w", ref, ErrUnknownArtifact)
+		return PageHandle{}, false, nil, fmt.Errorf("genome: PageIn %s: %w", ref, ErrUnknownArtifact)
 	}
 	st, raw, g, err := m.describe(a, ref)
 	if err != nil {
-		return PageHandle{}, nil, nil, err
+		return PageHandle{}, false, nil, err
 	}
 	// Reading a frozen page thaws it: the bytes come out of the archive.
 	needs := [2]need{{g.regions, OpRead | OpPage}, {regionBit(RegionArchive), OpRead}}
 	if d, ok := m.authorize(persona, ref, g.owners, needs[:needCount(a.frozen)]...); !ok {
-		return PageHandle{}, nil, &d, nil
+		return PageHandle{}, false, newDenial(d), nil
 	}
 	if err := m.revalidate(a); err != nil {
-		return PageHandle{}, nil, nil, err
+		return PageHandle{}, false, nil, err
 	}
 	start := time.Now()
 	from := TierNone
-	var recs []EvictionRecord
 	if a.frozen {
 		if err := m.thaw(ctx, a); err != nil {
-			return PageHandle{}, nil, nil, err
+			return PageHandle{}, false, nil, err
 		}
 		from = TierFrozen
 	}
@@ -846,26 +888,32 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef) (Pag
 		st.hits.Add(1)
 		m.ctr.hits.Add(1)
 		st.file.handed.Store(true)
-		return PageHandle{Ref: ref, Tier: st.tier, st: st}, nil, nil, nil
+		return PageHandle{Ref: ref, Tier: st.tier, st: st}, false, nil, nil
 	}
 	if from == TierNone {
 		from = st.tier
 	}
-	recs, err = m.promote(ctx, st, m.target, recs)
+	recs, err := m.promote(ctx, st, m.target, m.recs[:0])
 	m.publishEvictions(recs)
+	clear(recs)
+	m.recs = recs[:0]
 	if err != nil {
-		return PageHandle{}, nil, nil, err
+		return PageHandle{}, false, nil, err
 	}
 	st.lastAccess.Store(m.clock.Add(1))
 	st.hits.Add(1)
-	f := &PageFault{Persona: persona, Page: ref, From: from, To: m.target, Bytes: st.cost, Latency: time.Since(start)}
+	*f = PageFault{Persona: persona, Page: ref, From: from, To: m.target, Bytes: st.cost, Latency: time.Since(start)}
 	m.ctr.faults[from].Add(1)
 	m.ctr.bytesIn.Add(uint64(st.cost))
 	m.recordFault(f)
-	m.emit(KeyPageFault, *f)
+	m.emitFault(f)
 	st.file.handed.Store(true)
-	return PageHandle{Ref: ref, Tier: st.tier, st: st}, f, nil, nil
+	return PageHandle{Ref: ref, Tier: st.tier, st: st}, true, nil, nil
 }
+
+// newDenial returns an AccessDenied of its own holding d, so that only a
+// refused request pays for it.
+func newDenial(d AccessDenied) *AccessDenied { return &d }
 
 // newState records ref (in no tier), with the bytes and guard describe
 // found. a must not be frozen. Caller holds m.opMu.
@@ -923,6 +971,7 @@ func (m *Local) setTier(st *pageState, to TierRole) {
 	}
 	m.mu.Unlock()
 	switch {
+	case m.noProfiles:
 	case to == TierWarm && !st.profiled:
 		lockedProfile.Add(st, 3)
 		st.profiled = true
@@ -940,13 +989,18 @@ func (m *Local) setTier(st *pageState, to TierRole) {
 // Bytes no page covers (dense weights around the experts) are never
 // added: they may sit in a huge page the kernel unmapped whole when part
 // of it was released, and only a page placed in Cold asks for its bytes
-// to go. Caller holds m.opMu.
+// to go.
+//
+// The Region and its extents live in m.scratch, reused by the next call:
+// the caller hands it to one store call and drops it (stores keep no
+// Region past a call), so the paging path builds regions without
+// allocating. Caller holds m.opMu.
 func (m *Local) region(st *pageState, release ...TierRole) *Region {
-	r := &Region{Ref: st.ref, File: st.art.file, Bytes: st.cost, Extents: st.ext}
-	win := folioExtents(st.ext, st.art.size)
-	var keep, held, cold []Extent
+	s := &m.scratch
+	s.win = appendFolioExtents(s.win[:0], st.ext, st.art.size)
+	keep, held, cold := s.keep[:0], s.held[:0], s.cold[:0]
 	for o := range st.art.pages {
-		if o == st || o.tier == TierNone || !overlaps(o.ext, win) {
+		if o == st || o.tier == TierNone || !overlaps(o.ext, s.win) {
 			continue
 		}
 		spared := slices.Contains(release, o.tier)
@@ -960,15 +1014,35 @@ func (m *Local) region(st *pageState, release ...TierRole) *Region {
 			cold = append(cold, o.ext...)
 		}
 	}
-	r.Release = subtractExtents(st.ext, keep)
+	s.keep, s.held, s.cold = keep, held, cold
+	r := &s.r
+	*r = Region{Ref: st.ref, File: st.art.file, Bytes: st.cost, Extents: st.ext}
+	r.Release = st.ext
+	if len(keep) > 0 {
+		s.release = appendSubtracted(s.release[:0], st.ext, mergeExtents(keep))
+		r.Release = s.release
+	}
 	r.Drop = r.Release
 	if len(cold) > 0 {
 		// The neighbours' bytes inside the window only: a Cold Whole page
 		// must not turn each eviction into a walk of the whole file.
-		near := subtractExtents(win, subtractExtents(win, cold))
-		r.Drop = subtractExtents(mergeExtents(slices.Concat(near, r.Release)), held)
+		s.tmp = appendSubtracted(s.tmp[:0], s.win, mergeExtents(cold))
+		near := appendSubtracted(s.near[:0], s.win, s.tmp)
+		s.near = near
+		s.tmp = mergeExtents(append(append(s.tmp[:0], near...), r.Release...))
+		s.drop = appendSubtracted(s.drop[:0], s.tmp, mergeExtents(held))
+		r.Drop = s.drop
 	}
 	return r
+}
+
+// regionScratch is where region builds its Region, reused from one call
+// to the next. Guarded by Local.opMu.
+type regionScratch struct {
+	r                     Region
+	win, keep, held, cold []Extent
+	release, near, drop   []Extent
+	tmp                   []Extent
 }
 
 // below returns the next configured tier under t that automatic eviction
@@ -980,6 +1054,12 @@ func (m *Local) below(t TierRole) TierRole {
 		}
 	}
 	return TierCold
+}
+
+// roomScratch is makeRoom's scratch for one tier. Guarded by Local.opMu.
+type roomScratch struct {
+	cands   map[*pageState]struct{}
+	victims []*pageState
 }
 
 // errSkipTier is makeRoom's internal answer when admission rejects a
@@ -1010,8 +1090,16 @@ func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming, 
 	if need <= free {
 		return recs, nil
 	}
+	// The candidates and victims are t's scratch: makeRoom recurses only
+	// into tiers below t, so no call in flight shares them.
+	room := &m.rooms[t]
+	if room.cands == nil {
+		room.cands = make(map[*pageState]struct{})
+	}
+	cands := room.cands
+	clear(cands)
+	defer clear(cands) // hold no page past the call
 	m.mu.RLock()
-	cands := make(map[*pageState]struct{}, len(m.inTier[t]))
 	var pinned int64
 	for st := range m.inTier[t] {
 		switch {
@@ -1023,7 +1111,8 @@ func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming, 
 		}
 	}
 	m.mu.RUnlock()
-	var victims []*pageState
+	victims := room.victims[:0]
+	defer func() { clear(victims); room.victims = victims[:0] }()
 	for free < need {
 		v := pickVictim(m.policies[t], cands)
 		if v == nil {
@@ -1117,8 +1206,8 @@ func (m *Local) promote(ctx context.Context, st *pageState, to TierRole, recs []
 }
 
 func (m *Local) publishEvictions(recs []EvictionRecord) {
-	for _, r := range recs {
-		m.emit(KeyEviction, r)
+	for i := range recs {
+		m.emitEviction(&recs[i])
 	}
 }
 

@@ -26,11 +26,11 @@ func alignUp(off int64) int64 { return (off + int64(pageSize) - 1) &^ int64(page
 // up to this size, and the kernel drops only whole folios.
 var maxFolio = largestFolio()
 
-// folioExtents rounds each extent out to maxFolio boundaries, clamps it to
-// the file's pages and merges: the window holding every folio that holds
-// a byte of ex. Caller passes page-aligned extents.
-func folioExtents(ex []Extent, size int64) []Extent {
-	out := make([]Extent, 0, len(ex))
+// appendFolioExtents rounds each extent out to maxFolio boundaries, clamps
+// it to the file's pages and merges, into out (empty; its capacity is
+// reused): the window holding every folio that holds a byte of ex. Caller
+// passes page-aligned extents.
+func appendFolioExtents(out, ex []Extent, size int64) []Extent {
 	limit := alignUp(size)
 	for _, e := range ex {
 		lo, hi := e.Off&^(maxFolio-1), min((e.End()+maxFolio-1)&^(maxFolio-1), limit)
@@ -81,8 +81,12 @@ func subtractExtents(a []Extent, cut []Extent) []Extent {
 	if len(cut) == 0 {
 		return a
 	}
-	cut = mergeExtents(slices.Clone(cut))
-	var out []Extent
+	return appendSubtracted(nil, a, mergeExtents(slices.Clone(cut)))
+}
+
+// appendSubtracted appends to out the parts of a (sorted, merged) that no
+// extent of cut (sorted, merged) covers. It allocates only to grow out.
+func appendSubtracted(out, a, cut []Extent) []Extent {
 	for _, e := range a {
 		lo, hi := e.Off, e.End()
 		for _, c := range cut {

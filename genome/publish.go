@@ -18,6 +18,11 @@ import (
 // goroutine. Denials are the exception (Local.deny): they must not be
 // dropped, and a denied call is not inference, so they are published by
 // the caller.
+//
+// The queue holds the events by value, faults and evictions in fields of
+// their own, so that queueing one allocates nothing: the box the
+// Publisher's payload needs is made by the drain goroutine, off the
+// paging path.
 type events struct {
 	pub  atomic.Pointer[publisherBox]
 	ctr  *counters
@@ -32,11 +37,23 @@ type events struct {
 
 type publisherBox struct{ p Publisher }
 
+// outEvent is one queued event: a fault or an eviction, by value, or a
+// Flush marker.
 type outEvent struct {
-	key     string
-	payload any
-	flush   chan struct{} // non-nil: a Flush marker
+	kind  eventKind
+	fault PageFault
+	evict EvictionRecord
+	flush chan struct{} // kind eventFlush: closed once the events before it are published
 }
+
+// eventKind says which field of an outEvent is the event.
+type eventKind uint8
+
+const (
+	eventFault eventKind = iota
+	eventEviction
+	eventFlush
+)
 
 func (e *events) start(n int, c *counters) {
 	e.ctr = c
@@ -49,14 +66,19 @@ func (e *events) drain() {
 	defer close(e.done)
 	e.drainer.Store(goid())
 	for ev := range e.q {
-		if ev.flush != nil {
+		var err error
+		b := e.pub.Load()
+		switch {
+		case ev.kind == eventFlush:
 			close(ev.flush)
-			continue
+		case b == nil:
+		case ev.kind == eventFault:
+			err = b.p.Publish(KeyPageFault, ev.fault)
+		case ev.kind == eventEviction:
+			err = b.p.Publish(KeyEviction, ev.evict)
 		}
-		if b := e.pub.Load(); b != nil {
-			if err := b.p.Publish(ev.key, ev.payload); err != nil {
-				e.ctr.publishErrs.Add(1)
-			}
+		if err != nil {
+			e.ctr.publishErrs.Add(1)
 		}
 	}
 }
@@ -71,18 +93,29 @@ func (e *events) SetPublisher(p Publisher) {
 	e.pub.Store(&publisherBox{p})
 }
 
-// emit queues an event without blocking.
-func (e *events) emit(key string, payload any) {
-	if e.pub.Load() == nil {
-		return
+// emitFault queues a KeyPageFault event without blocking.
+func (e *events) emitFault(f *PageFault) {
+	if e.pub.Load() != nil {
+		e.send(outEvent{kind: eventFault, fault: *f})
 	}
+}
+
+// emitEviction queues a KeyEviction event without blocking.
+func (e *events) emitEviction(r *EvictionRecord) {
+	if e.pub.Load() != nil {
+		e.send(outEvent{kind: eventEviction, evict: *r})
+	}
+}
+
+// send queues ev without blocking, or counts it dropped.
+func (e *events) send(ev outEvent) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.shut {
 		return
 	}
 	select {
-	case e.q <- outEvent{key: key, payload: payload}:
+	case e.q <- ev:
 	default:
 		e.ctr.dropped.Add(1)
 	}
@@ -104,7 +137,7 @@ func (e *events) Flush(ctx context.Context) error {
 		return nil
 	}
 	select {
-	case e.q <- outEvent{flush: done}:
+	case e.q <- outEvent{kind: eventFlush, flush: done}:
 		e.mu.RUnlock()
 	case <-ctx.Done():
 		e.mu.RUnlock()

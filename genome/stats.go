@@ -77,14 +77,23 @@ const faultRingLen = 256
 
 type faultEntry struct{ f PageFault }
 
-// recordFault adds f to the fault profile, dropping the oldest entry of
-// this manager when the ring is full. Caller holds m.opMu.
+// recordFault adds f to the fault profile, in place of the oldest entry
+// of this manager when the ring is full (the entry is reused: only pprof's
+// stack capture allocates). The stack starts at the caller of PageIn or
+// PageInTo (recordFault, pageIn, pageInTo, PageIn[To]). Caller holds
+// m.opMu.
 func (m *Local) recordFault(f *PageFault) {
-	if old := m.faultRing[m.faultNext]; old != nil {
-		faultProfile.Remove(old)
+	if m.noProfiles {
+		return
 	}
-	e := &faultEntry{f: *f}
-	m.faultRing[m.faultNext] = e
+	e := m.faultRing[m.faultNext]
+	if e != nil {
+		faultProfile.Remove(e)
+	} else {
+		e = &faultEntry{}
+		m.faultRing[m.faultNext] = e
+	}
+	e.f = *f
 	m.faultNext = (m.faultNext + 1) % faultRingLen
-	faultProfile.Add(e, 3)
+	faultProfile.Add(e, 4)
 }
