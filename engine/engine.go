@@ -144,7 +144,7 @@ type Counters struct {
 
 // Open loads cfg.Model and starts the Engine's decoding goroutine.
 // Cancelling ctx stops a load in progress.
-func Open(ctx context.Context, cfg Config) (e *Engine, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if cfg.Model == "" {
 		return nil, fmt.Errorf("engine: open: no model path")
 	}
@@ -163,7 +163,7 @@ func Open(ctx context.Context, cfg Config) (e *Engine, err error) {
 	cfg.Parallel = orInt(cfg.Parallel, 4)
 	cfg.QueueSize = orInt(cfg.QueueSize, 64)
 	cfg.BatchSize = orInt(cfg.BatchSize, 512)
-	e = &Engine{
+	e := &Engine{
 		cfg: cfg, bus: cfg.Bus, log: cfg.Logger,
 		adapters: map[string]*adapter{},
 		personas: map[string]genome.PersonaID{},

@@ -415,3 +415,27 @@ func TestEngineCloseWhileStreaming(t *testing.T) {
 		t.Errorf("Generate after Close: %v", err)
 	}
 }
+
+// TestEngineOpenErrors checks that a failed Open returns the error and
+// frees what it had opened (no panic on the way out).
+func TestEngineOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"no model", engine.Config{}},
+		{"missing file", engine.Config{Model: filepath.Join(dir, "nope.gguf")}},
+		{"negative parallel", engine.Config{Model: "x.gguf", Parallel: -1}},
+		{"budget on a dense model", engine.Config{Model: tinyModel(t, "tiny-dense"), Budget: 1 << 20}},
+		{"missing adapter", engine.Config{Model: tinyModel(t, "tiny-dense"), Adapters: []engine.AdapterSpec{{Name: "a", Path: filepath.Join(dir, "a.gguf")}}}},
+		{"missing audit dir", engine.Config{Model: tinyModel(t, "tiny-dense"), AuditLog: filepath.Join(dir, "no", "such", "audit.log")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := engine.Open(context.Background(), tc.cfg)
+			if err == nil || e != nil {
+				t.Fatalf("got %v, %v; want an error", e, err)
+			}
+		})
+	}
+}
