@@ -82,6 +82,10 @@ type AdapterSpec struct {
 // DefaultPersona is the persona of requests that name none.
 const DefaultPersona = "default"
 
+// maxPersonas bounds the personas an Engine registers, since request
+// headers name them.
+const maxPersonas = 4096
+
 // Engine serves one model to many concurrent requests: each request is a
 // sequence of one shared llama.cpp context, and every decode step carries
 // a token (or a prompt chunk) of every active sequence. It publishes
@@ -108,6 +112,11 @@ type Engine struct {
 	queue    chan *request
 	quit     chan struct{} // closed by Close: the loop cancels everything and returns
 	loopDone chan struct{}
+
+	// inflight is read-held by Generate while it tokenizes and checks a
+	// request against the model and genome; Close write-holds it before
+	// freeing them, so no request is prepared on a freed model.
+	inflight sync.RWMutex
 
 	mu       sync.Mutex // guards personas, closing, draining
 	personas map[string]genome.PersonaID
@@ -320,6 +329,9 @@ func (e *Engine) persona(name string) (genome.PersonaID, error) {
 	if id, ok := e.personas[name]; ok {
 		return id, nil
 	}
+	if len(e.personas) >= maxPersonas {
+		return genome.PersonaID{}, fmt.Errorf("%w: more than %d personas", ErrBadRequest, maxPersonas)
+	}
 	if len(name) > 128 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return genome.PersonaID{}, fmt.Errorf("%w: persona name %.40q", ErrBadRequest, name)
 	}
@@ -386,7 +398,9 @@ func (e *Engine) Close() error {
 	close(e.quit)
 	e.lctx.Interrupt()
 	<-e.loopDone
+	e.inflight.Lock()
 	e.closeErr = e.free()
+	e.inflight.Unlock()
 	close(e.closed)
 	return e.closeErr
 }
@@ -604,6 +618,8 @@ func (s *Stream) Close() {
 // queue, a closed Engine. ctx bounds the whole request: cancelling it
 // ends the stream with StopCancelled and frees its KV cells at once.
 func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
+	e.inflight.RLock()
+	defer e.inflight.RUnlock()
 	e.mu.Lock()
 	closing := e.closing
 	e.mu.Unlock()
