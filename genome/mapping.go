@@ -261,6 +261,9 @@ func (a *ArtifactFile) close() error {
 		first = unmapFile(a.own.data)
 		a.own = nil
 	}
+	if err := a.procMaps.close(); err != nil && first == nil {
+		first = err
+	}
 	a.maps = nil
 	if a.rf != nil {
 		if err := a.rf.Close(); err != nil && first == nil {

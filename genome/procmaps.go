@@ -14,8 +14,14 @@ import (
 // bench-moe, measured with cmd/bench -memprofile). A malformed line is an
 // error naming the line, never a silent skip: the manager would otherwise
 // act on the wrong addresses.
+//
+// The file is opened once and read again from offset 0 (pread) each
+// time, which makes the kernel generate it afresh: opening it for every
+// page-in cost two allocations (the path's bytes and the os.File) and an
+// open and a close per fault.
 type mapsScanner struct {
 	buf []byte
+	f   *os.File // /proc/self/maps, nil until the first read
 }
 
 // fileRun is a run of adjacent VMAs mapping one file at contiguous
@@ -67,13 +73,15 @@ func (s *mapsScanner) runs(text []byte, fn func(fileRun)) error {
 	return nil
 }
 
-// read fills the buffer with /proc/self/maps.
+// read fills the buffer with /proc/self/maps, as it is now.
 func (s *mapsScanner) read() ([]byte, error) {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return nil, fmt.Errorf("genome: %w", err)
+	if s.f == nil {
+		f, err := os.Open("/proc/self/maps")
+		if err != nil {
+			return nil, fmt.Errorf("genome: %w", err)
+		}
+		s.f = f
 	}
-	defer f.Close()
 	if s.buf == nil {
 		s.buf = make([]byte, 64<<10)
 	}
@@ -82,7 +90,7 @@ func (s *mapsScanner) read() ([]byte, error) {
 		if n == len(s.buf) {
 			s.buf = append(s.buf, make([]byte, len(s.buf))...)
 		}
-		m, err := f.Read(s.buf[n:])
+		m, err := s.f.ReadAt(s.buf[n:], int64(n))
 		n += m
 		if err == io.EOF || (err == nil && m == 0) {
 			return s.buf[:n], nil
@@ -91,6 +99,16 @@ func (s *mapsScanner) read() ([]byte, error) {
 			return nil, fmt.Errorf("genome: reading /proc/self/maps: %w", err)
 		}
 	}
+}
+
+// close closes the maps file, if read opened it.
+func (s *mapsScanner) close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
 }
 
 // parseMapsRun parses "start-end perms offset maj:min inode [path]" from a
