@@ -268,6 +268,12 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		NSeqMax: cfg.Parallel, Threads: cfg.Threads, KVUnified: true, FlashAttention: cfg.FlashAttention,
 	}
 	if e.budget != nil {
+		// Page-ins run under pprof labels (layer, expert, persona), so
+		// /debug/pprof attributes paging time by layer; the label sets
+		// are built once here and switching them allocates nothing.
+		if err := e.budget.Pager.LabelPageIns(e.model.Layers(), e.model.ExpertCount()); err != nil {
+			return nil, fmt.Errorf("engine: open: %w", err)
+		}
 		cp.Observer = e.budget.Pager.ObserverWithFaults(e.sch.onFault)
 	}
 	if e.lctx, err = llama.NewContext(e.model, cp); err != nil {

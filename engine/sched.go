@@ -40,7 +40,7 @@ type slot struct {
 	lastStep uint64 // last step it was decoded in, for fairness between adapters
 	text     []byte // generated text not yet known to be free of a stop string
 	released int    // bytes of text already sent
-	stall    Delta // a delta the reader had no room for, when stalled
+	stall    Delta  // a delta the reader had no room for, when stalled
 	stalled  bool
 }
 

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -109,6 +112,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	useLora := fs.Bool("use-lora", true, "apply the -lora adapter to the request")
 	asJSON := fs.Bool("json", false, "print one JSON object per token and a summary")
 	events := fs.Bool("events", false, "print the bus events (inference and genome) as JSON lines on stderr")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` while running (page-ins carry layer/expert labels)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -123,6 +127,20 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+		defer ln.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go http.Serve(ln, mux)
+		fmt.Fprintf(stderr, "pprof on http://%s/debug/pprof/\n", ln.Addr())
+	}
 
 	b := bus.New()
 	if *events {
