@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-llm/strata/genome"
 	"github.com/strata-llm/strata/llama"
 )
@@ -131,23 +133,20 @@ func (s *scheduler) admit() bool {
 		if free < 0 {
 			return !s.closed()
 		}
-		r := s.held
-		s.held = nil
-		if r == nil {
-			if s.active() == 0 {
-				select {
-				case r = <-e.queue:
-				case <-e.quit:
-					return false
-				}
-			} else {
-				select {
-				case r = <-e.queue:
-				case <-e.quit:
-					return false
-				default:
-					return true
-				}
+		var r *request
+		if s.active() == 0 {
+			select {
+			case r = <-e.queue:
+			case <-e.quit:
+				return false
+			}
+		} else {
+			select {
+			case r = <-e.queue:
+			case <-e.quit:
+				return false
+			default:
+				return true
 			}
 		}
 		e.st.waiting.Add(-1)
@@ -546,10 +545,6 @@ func (s *scheduler) abortAll(err error) {
 			s.finish(sl, StopCancelled, err)
 		}
 	}
-	if s.held != nil {
-		s.finishUnstarted(s.held, StopCancelled, err)
-		s.held = nil
-	}
 	e.mu.Lock() // no Generate is between its check and its send now
 	defer e.mu.Unlock()
 	for {
@@ -577,7 +572,7 @@ func (s *scheduler) onFault(layer, expert, row, rows int, f *genome.PageFault) {
 		r = s.outReq[row]
 	}
 	ev := ResidencyFault{Layer: layer, Expert: expert, Bytes: f.Bytes, Latency: Millis(f.Latency),
-		From: f.From.String(), To: f.To.String(), Artifact: [16]byte(f.Page.Artifact)}
+		From: f.From.String(), To: f.To.String(), Artifact: uuid.UUID(f.Page.Artifact)}
 	if r != nil {
 		ev.ID, ev.Persona = r.id, r.persona
 	}
