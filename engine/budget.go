@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -18,8 +19,29 @@ import (
 type Budget struct {
 	Genome *genome.Local
 	Pager  *ExpertPager
-	id     genome.ArtifactID
-	unhook func() // removes the model's OnClose hook
+	// Prefetch reads each layer's predicted experts one layer ahead; nil
+	// unless BudgetOptions.Prefetch. Its Stats give the prediction's
+	// recall.
+	Prefetch *Prefetcher
+	id       genome.ArtifactID
+	unhook   func() // removes the model's OnClose hook
+}
+
+// BudgetOptions are NewBudgetWith's choices beyond the byte budget. The
+// zero value is NewBudget's behaviour.
+type BudgetOptions struct {
+	// Prefetch predicts each MoE layer's experts from the layer before
+	// and reads those not resident into the page cache off the decoding
+	// goroutine, so that the layer's page-in finds them cached (see
+	// Prefetcher).
+	Prefetch bool
+	// PrefetchReaders is the size of the prefetch's reader pool; 0 means
+	// DefaultPrefetchReaders.
+	PrefetchReaders int
+	// NoProfiles keeps the budget's pages and faults out of the genome's
+	// pprof profiles (genome.Config.NoProfiles), so that paging allocates
+	// nothing on the decoding goroutine.
+	NoProfiles bool
 }
 
 // Artifact is the model file's ID in b.Genome.
@@ -32,6 +54,11 @@ func (b *Budget) Artifact() genome.ArtifactID { return b.id }
 // Pass b.Pager.Observer() in the llama.ContextParams of every context of m,
 // and Close b before closing m.
 func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error) {
+	return NewBudgetWith(ctx, m, bytes, BudgetOptions{})
+}
+
+// NewBudgetWith is NewBudget with options (prefetch, profiles).
+func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetOptions) (*Budget, error) {
 	if m.ExpertCount() == 0 {
 		return nil, fmt.Errorf("engine: budget: %s has no experts to page", m.Path())
 	}
@@ -42,7 +69,7 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
-	gm, err := genome.NewLocal(genome.Config{Tiers: tiers})
+	gm, err := genome.NewLocal(genome.Config{Tiers: tiers, NoProfiles: opt.NoProfiles})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +81,8 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 		gm.Close()
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
-	if b.id, _, err = gm.RegisterGGUF(m.Path()); err != nil {
+	var file *gguf.File
+	if b.id, file, err = gm.RegisterGGUF(m.Path()); err != nil {
 		return fail(err)
 	}
 	if _, err := gm.AttachMappings(b.id); err != nil {
@@ -86,10 +114,17 @@ func NewBudget(ctx context.Context, m *llama.Model, bytes int64) (*Budget, error
 	if b.Pager, err = NewExpertPager(ctx, gm, b.id, who, m.ExpertCount()); err != nil {
 		return fail(err)
 	}
+	if opt.Prefetch {
+		if b.Prefetch, err = newPrefetcher(gm, b.id, who, file, opt.PrefetchReaders); err != nil {
+			return fail(err)
+		}
+		b.Pager.pf = b.Prefetch
+	}
 	return b, nil
 }
 
-// Close lets go of llama.cpp's mapping and closes the genome. It is
+// Close stops the prefetch readers, lets go of llama.cpp's mapping and
+// closes the genome. It is
 // idempotent, and safe before or after the model's Close (which detaches
 // the genome itself).
 func (b *Budget) Close() error {
@@ -97,7 +132,7 @@ func (b *Budget) Close() error {
 		return nil
 	}
 	b.unhook()
-	err := errors.Join(b.Genome.DetachMappings(b.id), b.Genome.Close())
+	err := errors.Join(b.Prefetch.Close(), b.Genome.DetachMappings(b.id), b.Genome.Close())
 	b.Genome = nil
 	return err
 }

@@ -33,6 +33,9 @@ type ExpertPager struct {
 	// labels are the pprof label contexts of page-ins, by layer and
 	// expert (layer*words*64 + expert); nil unless LabelPageIns set them.
 	labels []context.Context
+	// pf, when not nil, predicts each layer's experts one layer ahead
+	// and reads them (Budget's Prefetch); set before the first Observer.
+	pf *Prefetcher
 
 	mu  sync.Mutex
 	err error
@@ -65,8 +68,18 @@ type FaultFunc func(layer, expert, row, rows int, f *genome.PageFault)
 // belongs to can attribute the fault.
 func (p *ExpertPager) ObserverWithFaults(onFault FaultFunc) *llama.Observer {
 	o := &observerState{seen: make([]uint64, p.words), onFault: onFault}
-	return &llama.Observer{Prefixes: []string{"ffn_moe_topk"}, Func: func(t *llama.Tensor) bool { return p.observe(t, o) }}
+	prefixes := []string{topkPrefix}
+	if p.pf != nil {
+		// The prefetcher predicts layer L+1's routing from layer L's FFN
+		// input.
+		o.pf = p.pf.newState()
+		prefixes = append(prefixes, "ffn_inp")
+	}
+	return &llama.Observer{Prefixes: prefixes, Func: func(t *llama.Tensor) bool { return p.observe(t, o) }}
 }
+
+// topkPrefix names the router's choice of experts, one tensor per layer.
+const topkPrefix = "ffn_moe_topk"
 
 // observerState is one Observer's scratch, used only by its context's
 // decoding goroutine.
@@ -74,7 +87,12 @@ type observerState struct {
 	seen    []uint64 // experts already paged in this call, one bit each
 	fault   genome.PageFault
 	onFault FaultFunc
+	pf      *prefetchState // nil without a Prefetcher
 }
+
+// Prefetcher returns the pager's Prefetcher, nil unless the Budget was
+// made with BudgetOptions.Prefetch.
+func (p *ExpertPager) Prefetcher() *Prefetcher { return p.pf }
 
 // Err returns the first paging error. A paging error also stops the
 // decode that hit it (it fails with llama.ErrAborted).
@@ -98,6 +116,12 @@ func (p *ExpertPager) fail(err error) bool {
 // the experts are resident or fault (genome.Local.PageInTo; with the
 // genome's pprof profiles on, pprof's stack captures aside).
 func (p *ExpertPager) observe(t *llama.Tensor, o *observerState) bool {
+	if o.pf != nil && !t.HasPrefix(topkPrefix) {
+		if err := p.pf.predict(t, o.pf); err != nil {
+			return p.fail(err)
+		}
+		return true
+	}
 	seen := o.seen
 	layer := t.Layer()
 	if layer < 0 {
@@ -127,6 +151,9 @@ func (p *ExpertPager) observe(t *llama.Tensor, o *observerState) bool {
 		if faulted && o.onFault != nil {
 			o.onFault(layer, int(e), k/used, len(ids)/used, &o.fault)
 		}
+	}
+	if o.pf != nil {
+		p.pf.score(layer, seen, o.pf)
 	}
 	return true
 }

@@ -1446,6 +1446,46 @@ func (m *Local) thaw(ctx context.Context, a *artifact) error {
 	return nil
 }
 
+// Extents returns the bytes a page-in of ref reads: its ranges of the
+// artifact's file rounded out to OS pages, sorted and merged, in a slice
+// of the caller's. It moves nothing. It is for a reader that warms the
+// page cache ahead of a PageIn (the engine's expert prefetch), which the
+// page-in then finds cached: the page's tier and the tiers' accounting
+// stay the genome's alone. persona needs what PageIn needs of ref
+// (OpRead|OpPage on its regions, and no byte owned by another).
+func (m *Local) Extents(persona PersonaID, ref PageRef) ([]Extent, error) {
+	m.mu.RLock()
+	a, ok := m.artifacts[ref.Artifact]
+	if !ok {
+		m.mu.RUnlock()
+		return nil, fmt.Errorf("genome: extents of %s: %w", ref, ErrUnknownArtifact)
+	}
+	_, raw, g, err := m.describe(a, ref)
+	if err != nil {
+		m.mu.RUnlock()
+		return nil, err
+	}
+	d, ok := m.authorize(persona, ref, g.owners, need{g.regions, OpRead | OpPage})
+	m.mu.RUnlock()
+	if !ok {
+		return nil, m.deny(d)
+	}
+	return alignExtents(raw, a.size), nil
+}
+
+// TierOf returns the tier page ref is in now, TierNone when the genome has
+// never placed it (or its artifact is frozen or unknown). It takes a read
+// lock and a map lookup and does not allocate; the answer may be stale by
+// the time the caller acts on it.
+func (m *Local) TierOf(ref PageRef) TierRole {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if st := m.pages[ref]; st != nil {
+		return st.tier
+	}
+	return TierNone
+}
+
 // Residency measures with mincore how many bytes of ref's OS pages are in
 // memory, and how many OS-page bytes the page spans.
 func (m *Local) Residency(ref PageRef) (resident, total int64, err error) {
