@@ -45,6 +45,7 @@ type options struct {
 	listDevices bool
 	delay       int // seconds before each test
 
+	prefetch    bool    // with -budget: predict and read experts ahead
 	svg         string  // budget sweep plot
 	trace       string  // routing trace file of the generated tokens
 	readBW      float64 // bytes/s for the I/O limit; 0 measures it
@@ -411,6 +412,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.progress, "progress", false, "say which test runs (progress goes to stderr anyway)")
 	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the warm-up run before each test")
 	fs.BoolVar(&o.noMmap, "no-mmap", false, "read weights instead of mapping the file")
+	fs.BoolVar(&o.prefetch, "prefetch", false, "with -budget: predict each MoE layer's experts from the layer before and read them ahead, off the decoding thread (recall on stderr)")
 	fs.StringVar(&o.svg, "svg", "", "with -budget: write a `file` plotting t/s and hit rate against the budget (a plain mmap run is added)")
 	fs.StringVar(&o.trace, "trace", "", "record the MoE routing of every generated token (tg, and pg's tg) to `file`, for strata paging sim; with several such tests, one file each, numbered as the tests: file.3.ext")
 	readBW := fs.String("read-bw", "", "read `bandwidth` for the I/O limit, e.g. 1.6GiB/s (default: measured with O_DIRECT reads of the model)")

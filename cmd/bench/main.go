@@ -117,10 +117,10 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		results []*result
 		readBW  = map[string]float64{} // measured per model file
 	)
-	defer func() { err = errors.Join(err, cur.close()) }()
+	defer func() { err = errors.Join(err, cur.close(stderr)) }()
 	for k, inst := range insts {
 		if cur == nil || !inst.sameModel(cur.inst) {
-			if err := cur.close(); err != nil {
+			if err := cur.close(stderr); err != nil {
 				return err
 			}
 			cur = nil
@@ -131,7 +131,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 				return fmt.Errorf("-trace: %s is not an MoE model: it has no expert routing to record", inst.model)
 			}
 		}
-		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", stderr); err != nil {
+		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", o.prefetch, stderr); err != nil {
 			return err
 		}
 		bw := o.readBW
@@ -289,10 +289,11 @@ func loadModel(ctx context.Context, inst instance, stderr io.Writer) (*loaded, e
 
 // setBudget gives the model a fresh genome within bytes, or none for 0.
 // Each budget starts with every expert evicted.
-func (l *loaded) setBudget(ctx context.Context, bytes int64, labels bool, stderr io.Writer) error {
+func (l *loaded) setBudget(ctx context.Context, bytes int64, labels, prefetch bool, stderr io.Writer) error {
 	if l.bytes == bytes {
 		return nil
 	}
+	l.reportPrefetch(stderr)
 	if err := l.budget.Close(); err != nil {
 		return err
 	}
@@ -300,7 +301,9 @@ func (l *loaded) setBudget(ctx context.Context, bytes int64, labels bool, stderr
 	if bytes == 0 {
 		return nil
 	}
-	b, err := engine.NewBudget(ctx, l.model, bytes)
+	// Without profiling, the genome's own pprof profiles are left out too:
+	// their stack captures are the paging path's only allocations.
+	b, err := engine.NewBudgetWith(ctx, l.model, bytes, engine.BudgetOptions{Prefetch: prefetch, NoProfiles: !labels})
 	if err != nil {
 		return err
 	}
@@ -330,10 +333,22 @@ func (l *loaded) expertBytes() int64 {
 	return total
 }
 
-func (l *loaded) close() error {
+// reportPrefetch says how well the budget's prefetch predicted, if it had
+// one.
+func (l *loaded) reportPrefetch(w io.Writer) {
+	if l.budget == nil || l.budget.Prefetch == nil {
+		return
+	}
+	st := l.budget.Prefetch.Stats()
+	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f, %s read ahead\n",
+		sizeString(uint64(l.bytes)), st.Recall(), st.Precision(), sizeString(st.BytesRead))
+}
+
+func (l *loaded) close(stderr io.Writer) error {
 	if l == nil {
 		return nil
 	}
+	l.reportPrefetch(stderr)
 	err := l.budget.Close()
 	return errors.Join(err, l.model.Close())
 }
