@@ -56,6 +56,10 @@ type Config struct {
 	// Budget, when positive, pages the model's MoE experts through the
 	// genome within that many bytes (see Budget and PagedExperts).
 	Budget int64
+	// Prefetch, with a Budget, predicts each MoE layer's experts from the
+	// layer before and reads them ahead off the decoding goroutine
+	// (BudgetOptions.Prefetch).
+	Prefetch bool
 	// Bus receives the Engine's events and the genome's; nil means a bus
 	// of the Engine's own (Engine.Bus).
 	Bus *bus.MessageBus
@@ -220,7 +224,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	// The genome holds the expert pages (with a budget) and the adapters'
 	// ownership; its events go on the Engine's bus.
 	if cfg.Budget > 0 {
-		if e.budget, err = NewBudget(ctx, e.model, cfg.Budget); err != nil {
+		if e.budget, err = NewBudgetWith(ctx, e.model, cfg.Budget, BudgetOptions{Prefetch: cfg.Prefetch}); err != nil {
 			return nil, fmt.Errorf("engine: open: %w", err)
 		}
 		e.gm = e.budget.Genome

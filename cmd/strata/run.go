@@ -50,7 +50,7 @@ type engineFlags struct {
 	model, lora, budget, audit, persona string
 	threads, nctx, parallel, ngl        int
 	loraScale                           float64
-	verbose                             bool
+	verbose, prefetch                   bool
 }
 
 func (f *engineFlags) register(fs interface {
@@ -68,6 +68,7 @@ func (f *engineFlags) register(fs interface {
 	fs.Float64Var(&f.loraScale, "lora-scale", 1.0, "LoRA adapter scale")
 	fs.StringVar(&f.persona, "lora-owner", "", "the `persona` that owns the -lora adapter (default: anyone may use it)")
 	fs.StringVar(&f.budget, "budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
+	fs.BoolVar(&f.prefetch, "prefetch", false, "with -budget: read each MoE layer's predicted experts ahead")
 	fs.StringVar(&f.audit, "audit", "", "append access denials to this audit log `file`")
 	fs.BoolVar(&f.verbose, "v", false, "show llama.cpp's log")
 }
@@ -86,6 +87,7 @@ func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Wri
 			return nil, err
 		}
 		cfg.Budget = n
+		cfg.Prefetch = f.prefetch
 	}
 	if f.lora != "" {
 		cfg.Adapters = []engine.AdapterSpec{{Name: "lora", Path: f.lora, Scale: float32(f.loraScale), Owner: f.persona}}
