@@ -39,7 +39,9 @@ func (k *PageKind) UnmarshalText(b []byte) error { return parseName(k, b, "page 
 func (r GenomeRegion) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // UnmarshalText parses a region name.
-func (r *GenomeRegion) UnmarshalText(b []byte) error { return parseName(r, b, "region", int(numRegions)) }
+func (r *GenomeRegion) UnmarshalText(b []byte) error {
+	return parseName(r, b, "region", int(numRegions))
+}
 
 // MarshalText returns the operations joined with '|'.
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
