@@ -23,7 +23,6 @@ type scheduler struct {
 	slots    []slot
 	step     uint64
 	adapter  *adapter    // the adapter set on the context now
-	held     *request    // taken from the queue, waiting for a slot
 	rowReq   []*request  // batch row → request, for residency faults
 	outReq   []*request  // output rows (the last layer's) → request
 	draining atomic.Bool // Shutdown: refuse new requests
