@@ -75,6 +75,7 @@ func (f *engineFlags) register(fs interface {
 
 // open opens the Engine the flags describe, on b.
 func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Writer) (*engine.Engine, error) {
+	reserveCPUs(f.threads)
 	level := slog.LevelError
 	if f.verbose {
 		level = slog.LevelDebug
@@ -236,4 +237,21 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (%s)\n",
 		res.PromptTokens, promptTPS, res.CompletionTokens, res.TokensPerSecond(), res.StopReason)
 	return nil
+}
+
+// reserveCPUs leaves the cores llama.cpp decodes on to it: unless the
+// user set GOMAXPROCS, Go gets the cores the decoding threads do not use,
+// and at least one. ggml's worker threads spin at their barriers, so a Go
+// thread running (or spinning for work) on one of their cores holds the
+// whole matmul back: on the 2-core development machine, 2 decoding
+// threads, one stream through strata serve ran at 34-35 tokens/s with
+// GOMAXPROCS=2 and 42-43 with GOMAXPROCS=1 (bin/bench: 43).
+func reserveCPUs(threads int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	n := max(1, runtime.NumCPU()-threads+1)
+	if n < runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(n)
+	}
 }
