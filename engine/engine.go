@@ -29,7 +29,11 @@ type Config struct {
 	// Name is the model's name in events and the OpenAI API; default the
 	// file name without ".gguf".
 	Name string
-	// Threads for decoding; default runtime.NumCPU().
+	// Threads for decoding; default runtime.NumCPU(). ggml's workers
+	// spin at their barriers, so Go code running on their cores slows
+	// every decode: a program that decodes on all its cores does well to
+	// lower GOMAXPROCS to the cores left over (at least 1), as strata run
+	// and serve do (README, "Serving").
 	Threads int
 	// ContextSize is each sequence's context in tokens: a request's
 	// prompt plus its generated tokens must fit. The KV cache holds
