@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# paging-bench.sh — issue 9's paging comparison in one run: an MoE model
+# larger than a memory cgroup, generation from a cold page cache, upstream
+# llama-bench (plain mmap, built from the same third_party/llama.cpp)
+# against bin/bench with the genome paging experts within a budget. Each
+# run starts from dropped caches inside its own cgroup (scripts/memlimit.sh;
+# root only). Prints, per router preset, tokens/s of both, their ratio, the
+# genome's hit rate beside Belady's optimum at the same bytes, and the share
+# of the I/O limit (read bandwidth ÷ bytes read per token) it reached.
+#
+#   sudo scripts/paging-bench.sh
+#   PRESETS=bench-moe LIMIT=3G BUDGET=2.5GiB scripts/paging-bench.sh
+#
+# Environment: PRESETS ("bench-moe bench-moe-uniform"; generated at TYPE
+# into models/ when missing, about 6.3 GiB each at q8_0), TYPE (q8_0),
+# LIMIT (2G, the cgroup), BUDGET (1GiB: the experts' share; the dense
+# weights, Llama 3's 128k-token embeddings and output head among them, need
+# about 0.75 GiB of the cgroup too, and a 1.5 GiB budget starves them:
+# measured 1.0 t/s there against 3.3 at 1 GiB), THREADS (2), N (16 tokens),
+# REPS (3), FA (0), EXTRA (more bin/bench flags, e.g. -prefetch).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+presets=${PRESETS:-bench-moe bench-moe-uniform} type=${TYPE:-q8_0} limit=${LIMIT:-2G} budget=${BUDGET:-1GiB}
+threads=${THREADS:-2} n=${N:-16} reps=${REPS:-3} fa=${FA:-0}
+models=${STRATA_MODELS:-models}
+log() { printf 'paging-bench: %s\n' "$*" >&2; }
+[ "$(id -u)" -eq 0 ] || { log "needs root (memory cgroups, drop_caches)"; exit 1; }
+
+./build.sh build >&2
+[ -x build/peer/bin/llama-bench ] || ./build.sh peers llama-bench >&2
+
+field() { grep -o "\"$1\": *[0-9.eE+-]*" | head -n1 | sed 's/.*: *//'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+
+printf '| preset | limit | llama-bench mmap t/s | genome t/s (budget %s) | ratio | hit rate (in budget) | Belady | vs Belady | MiB/tok | of I/O limit |\n' "$budget"
+printf '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+for p in $presets; do
+	f=$models/$p-$type.gguf
+	if [ ! -f "$f" ]; then
+		mkdir -p "$models"
+		log "generating $f"
+		bin/strata gen -preset "$p" -type "$type" -o "$f" >&2
+	fi
+	up=$(scripts/memlimit.sh "$limit" build/peer/bin/llama-bench -m "$f" -t "$threads" -fa "$fa" -p 0 -n "$n" -r "$reps" -o json 2>/dev/null | field avg_ts)
+	log "$p: llama-bench (mmap) in $limit: $up t/s"
+	# shellcheck disable=SC2086 # EXTRA is a list of flags
+	js=$(scripts/memlimit.sh "$limit" bin/bench -m "$f" -t "$threads" -fa "$fa" -p 0 -n "$n" -r "$reps" -budget "$budget" ${EXTRA:-} -o json 2>/dev/null)
+	us=$(echo "$js" | field avg_ts)
+	log "$p: bin/bench -budget $budget in $limit: $us t/s"
+	printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n' "$p" "$limit" "$up" "$us" "$(ratio "$us" "$up")" \
+		"$(echo "$js" | field budget_hit_rate)" "$(echo "$js" | field belady_hit_rate)" "$(echo "$js" | field hit_rate_vs_belady)" \
+		"$(echo "$js" | field mib_read_per_token)" "$(echo "$js" | field io_limit_frac)"
+done
