@@ -2,6 +2,7 @@ package genome
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -209,6 +210,47 @@ func BenchmarkPageInFault(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkPageInFaultManyPages is BenchmarkPageInFault's decoding path
+// (PageInTo, no profiles, no bus) from Cold, in an artifact where many
+// other pages have been placed once and sit in Cold, as a model's
+// thousands of expert pages do: the cost of a fault must not grow with
+// the pages the artifact has.
+func BenchmarkPageInFaultManyPages(b *testing.B) {
+	pg := int64(pageSize)
+	for _, idle := range []int{0, 1024, 8192} {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) {
+			const n = 8
+			cfg := Config{Tiers: []TierStore{NewWarmStore(2 * pg), NewBenchStore(2 * pg)}, NoProfiles: true}
+			fx := newFixtureConfig(b, int64(n+idle)*pg, cfg, ArtifactSpec{})
+			fx.m.SetPublisher(nil)
+			ctx := context.Background()
+			for i := range idle {
+				fx.pageIn(b, RangePage(fx.art, int64(n+i)*pg, pg))
+			}
+			refs := make([]PageRef, n)
+			for i := range refs {
+				refs[i] = RangePage(fx.art, int64(i)*pg, pg)
+			}
+			for range 3 {
+				for _, r := range refs {
+					fx.pageIn(b, r)
+				}
+			}
+			var f PageFault
+			i := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				_, ok, err := fx.m.PageInTo(ctx, fx.alice, refs[i], &f)
+				if err != nil || !ok || f.From != TierCold {
+					b.Fatalf("page %d: got fault %v %+v, %v; want one from cold", i, ok, f, err)
+				}
+				i = (i + 1) % n
+			}
+		})
 	}
 }
 

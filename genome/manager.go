@@ -147,6 +147,7 @@ type artifact struct {
 	frozen  bool
 	size    int64
 	pages   map[*pageState]struct{}
+	index   extentIndex // pages by the bytes they cover; opMu
 	// experts are the bytes of every expert, sorted and merged: a page is
 	// in RegionExperts when it covers any of them, whatever its kind.
 	experts []Extent
@@ -202,6 +203,7 @@ type pageState struct {
 	pins     int32               // all personas' pins
 	pinners  map[PersonaID]int32 // each persona's pins, so one cannot undo another's
 	profiled bool                // in lockedProfile
+	seen     uint64              // extentIndex's stamp of the search that last found it; opMu
 
 	lastAccess atomic.Int64
 	hits       atomic.Uint64
@@ -927,6 +929,7 @@ func (m *Local) newState(a *artifact, ref PageRef, raw []Extent, g guard) *pageS
 	m.mu.Lock()
 	m.pages[ref] = st
 	a.pages[st] = struct{}{}
+	a.index.add(st)
 	m.mu.Unlock()
 	return st
 }
@@ -999,8 +1002,9 @@ func (m *Local) region(st *pageState, release ...TierRole) *Region {
 	s := &m.scratch
 	s.win = appendFolioExtents(s.win[:0], st.ext, st.art.size)
 	keep, held, cold := s.keep[:0], s.held[:0], s.cold[:0]
-	for o := range st.art.pages {
-		if o == st || o.tier == TierNone || !overlaps(o.ext, s.win) {
+	s.pages = st.art.index.appendOverlapping(s.pages[:0], s.win)
+	for _, o := range s.pages {
+		if o == st || o.tier == TierNone {
 			continue
 		}
 		spared := slices.Contains(release, o.tier)
@@ -1014,6 +1018,7 @@ func (m *Local) region(st *pageState, release ...TierRole) *Region {
 			cold = append(cold, o.ext...)
 		}
 	}
+	clear(s.pages) // hold no page past the call
 	s.keep, s.held, s.cold = keep, held, cold
 	r := &s.r
 	*r = Region{Ref: st.ref, File: st.art.file, Bytes: st.cost, Extents: st.ext}
@@ -1043,6 +1048,7 @@ type regionScratch struct {
 	win, keep, held, cold []Extent
 	release, near, drop   []Extent
 	tmp                   []Extent
+	pages                 []*pageState // the pages overlapping win, cleared after use
 }
 
 // below returns the next configured tier under t that automatic eviction
@@ -1397,6 +1403,7 @@ func (m *Local) freeze(ctx context.Context, a *artifact, ref PageRef) error {
 		delete(m.pages, st.ref)
 	}
 	a.pages = make(map[*pageState]struct{})
+	a.index.reset()
 	m.mu.Unlock()
 	if err := a.file.evict([]Extent{{0, alignUp(a.size)}}, nil); err != nil {
 		return err
