@@ -337,6 +337,16 @@ func (a *ArtifactFile) fault(ex []Extent, op func(m *Mapping, c Extent) error) e
 		if err != nil {
 			return err
 		}
+		// An extent already in the page cache (a prefetch read it, or a
+		// tier below Warm kept it) is mapped without reading it again:
+		// the read would only copy the cached bytes into the scratch
+		// buffer, a memcpy per page-in on the decoding goroutine.
+		if n, err := sysResident(m.addrOf(e.Off), e.Len); err == nil && n == e.Len {
+			if err := op(m, e); err != nil {
+				return err
+			}
+			continue
+		}
 		// Read and map chunk by chunk: the minor faults of one chunk run
 		// while the readahead of the next is in flight.
 		if err := a.readExact(e, func(c Extent) error { return op(m, c) }); err != nil {
