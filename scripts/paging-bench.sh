@@ -17,12 +17,18 @@
 # weights, Llama 3's 128k-token embeddings and output head among them, need
 # about 0.75 GiB of the cgroup too, and a 1.5 GiB budget starves them:
 # measured 1.0 t/s there against 3.3 at 1 GiB), THREADS (2), N (16 tokens),
-# REPS (3), FA (0), EXTRA (more bin/bench flags, e.g. -prefetch).
+# REPS (3), FA (0), MODES ("plain prefetch": one bin/bench row each, the
+# second with -prefetch), EXTRA (more bin/bench flags for every row).
+#
+# The I/O limit uses the read bandwidth bin/bench measures at its start
+# (O_DIRECT, expert-sized random reads; the "read MiB/s" column). On a
+# virtual disk it varies from run to run with what the host caches, and
+# the fraction with it: read it beside that column.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 presets=${PRESETS:-bench-moe bench-moe-uniform} type=${TYPE:-q8_0} limit=${LIMIT:-2G} budget=${BUDGET:-1GiB}
-threads=${THREADS:-2} n=${N:-16} reps=${REPS:-3} fa=${FA:-0}
+threads=${THREADS:-2} n=${N:-16} reps=${REPS:-3} fa=${FA:-0} modes=${MODES:-plain prefetch}
 models=${STRATA_MODELS:-models}
 log() { printf 'paging-bench: %s\n' "$*" >&2; }
 [ "$(id -u)" -eq 0 ] || { log "needs root (memory cgroups, drop_caches)"; exit 1; }
@@ -33,8 +39,8 @@ log() { printf 'paging-bench: %s\n' "$*" >&2; }
 field() { grep -o "\"$1\": *[0-9.eE+-]*" | head -n1 | sed 's/.*: *//'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 
-printf '| preset | limit | llama-bench mmap t/s | genome t/s (budget %s) | ratio | hit rate (in budget) | Belady | vs Belady | MiB/tok | of I/O limit |\n' "$budget"
-printf '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| preset | limit | llama-bench mmap t/s | genome | t/s (budget %s) | ratio | hit rate (in budget) | Belady | vs Belady | MiB/tok | read MiB/s | of I/O limit |\n' "$budget"
+printf '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for p in $presets; do
 	f=$models/$p-$type.gguf
 	if [ ! -f "$f" ]; then
@@ -44,11 +50,18 @@ for p in $presets; do
 	fi
 	up=$(scripts/memlimit.sh "$limit" build/peer/bin/llama-bench -m "$f" -t "$threads" -fa "$fa" -p 0 -n "$n" -r "$reps" -o json 2>/dev/null | field avg_ts)
 	log "$p: llama-bench (mmap) in $limit: $up t/s"
-	# shellcheck disable=SC2086 # EXTRA is a list of flags
-	js=$(scripts/memlimit.sh "$limit" bin/bench -m "$f" -t "$threads" -fa "$fa" -p 0 -n "$n" -r "$reps" -budget "$budget" ${EXTRA:-} -o json 2>/dev/null)
-	us=$(echo "$js" | field avg_ts)
-	log "$p: bin/bench -budget $budget in $limit: $us t/s"
-	printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n' "$p" "$limit" "$up" "$us" "$(ratio "$us" "$up")" \
-		"$(echo "$js" | field budget_hit_rate)" "$(echo "$js" | field belady_hit_rate)" "$(echo "$js" | field hit_rate_vs_belady)" \
-		"$(echo "$js" | field mib_read_per_token)" "$(echo "$js" | field io_limit_frac)"
+	for mode in $modes; do
+		case $mode in
+		plain) flags= ;;
+		prefetch) flags=-prefetch ;;
+		*) log "unknown mode $mode (want plain or prefetch)"; exit 2 ;;
+		esac
+		# shellcheck disable=SC2086 # flags and EXTRA are lists of flags
+		js=$(scripts/memlimit.sh "$limit" bin/bench -m "$f" -t "$threads" -fa "$fa" -p 0 -n "$n" -r "$reps" -budget "$budget" $flags ${EXTRA:-} -o json 2>/dev/null)
+		us=$(echo "$js" | field avg_ts)
+		log "$p: bin/bench -budget $budget ($mode) in $limit: $us t/s"
+		printf '| %s | %s | %.2f | %s | %.2f | %s | %.3f | %.3f | %.2f | %.0f | %.0f | %.2f |\n' "$p" "$limit" "$up" "$mode" "$us" "$(ratio "$us" "$up")" \
+			"$(echo "$js" | field budget_hit_rate)" "$(echo "$js" | field belady_hit_rate)" "$(echo "$js" | field hit_rate_vs_belady)" \
+			"$(echo "$js" | field mib_read_per_token)" "$(echo "$js" | field read_bw_mibs)" "$(echo "$js" | field io_limit_frac)"
+	done
 done
