@@ -27,3 +27,14 @@ func openRandom(path string) (*os.File, error) {
 func dropCached(f *os.File, off, n int64) error {
 	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }
+
+// readAhead queues a read of [off, off+n) of f into the page cache
+// (POSIX_FADV_WILLNEED) and returns without waiting for it or copying
+// the bytes anywhere. One call reads at most a readahead window (about
+// 2 MiB, genome's willNeedChunk), so the caller asks chunk by chunk.
+func readAhead(f *os.File, off, n int64, _ []byte) (int64, error) {
+	if err := unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
