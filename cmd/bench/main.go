@@ -340,8 +340,8 @@ func (l *loaded) reportPrefetch(w io.Writer) {
 		return
 	}
 	st := l.budget.Prefetch.Stats()
-	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f, %s read ahead\n",
-		sizeString(uint64(l.bytes)), st.Recall(), st.Precision(), sizeString(st.BytesRead))
+	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f; reads off the decoding thread: %d predicted experts, %d routed ones beside the decode's own, %s\n",
+		sizeString(uint64(l.bytes)), st.Recall(), st.Precision(), st.Queued, st.FannedOut, sizeString(st.BytesRead))
 }
 
 func (l *loaded) close(stderr io.Writer) error {
