@@ -452,6 +452,9 @@ func (p *Prefetcher) fanOut(layer int, ids []int32, s *prefetchState) {
 			mine = false
 			continue
 		}
+		if p.inflight[layer*p.nExpert+int(e)].Load() {
+			continue // the prediction's read is on its way
+		}
 		if p.send(prefetchJob{layer: int32(layer), expert: e}) {
 			p.st.fanned.Add(1)
 		}
