@@ -24,7 +24,10 @@ const pagingUsage = `usage:
   strata paging stats TRACE [-within 300] [-o md|json]
 
 sim replays the MoE routing recorded in TRACE (bench -trace, or
-engine.TraceRecorder) through LRU, LFU, ARC, the genome's own policy and
+engine.TraceRecorder) through LRU, LFU, ARC, the genome's own policy,
+"expected" (evict the expert whose next use is expected farthest away,
+knowing each expert's frequency over the trace but not the order of the
+draws: about what a policy can reach without predicting the routing) and
 Belady's optimum, and prints each policy's hit rate at each capacity and
 its ratio to Belady's. -capacity counts expert slots over all layers;
 -budget is bytes, each expert costing its layer's size from the trace

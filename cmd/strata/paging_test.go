@@ -76,7 +76,7 @@ func TestPagingSimCommand(t *testing.T) {
 		wantErr  []string
 	}{
 		{"slots", []string{"sim", path, "-capacity", "4,16"}, 0,
-			[]string{"400 tokens, 4 MoE layers of 5, 16 experts (2 used), 1 MiB per expert", "| capacity | slots | lru | lfu | arc | genome | belady |", "| 4 slots | 4 |", "| 16 slots | 16 |", "×) |"}, nil},
+			[]string{"400 tokens, 4 MoE layers of 5, 16 experts (2 used), 1 MiB per expert", "| capacity | slots | lru | lfu | arc | genome | expected | belady |", "| 4 slots | 4 |", "| 16 slots | 16 |", "×) |"}, nil},
 		{"budget before file", []string{"sim", "-budget", "2MiB,8MiB", path}, 0, []string{"| 2 MiB | 2 |", "| 8 MiB | 8 |"}, nil},
 		{"default capacities", []string{"sim", path}, 0, []string{"| 8 slots | 8 |", "| 16 slots | 16 |", "| 32 slots | 32 |"}, nil},
 		{"genome refuses", []string{"sim", path, "-budget", "1.5MiB"}, 0, []string{"n/a", "note: genome at 1.5 MiB", "page larger than tier limit"}, nil},

@@ -1,8 +1,9 @@
 // Package routing records the MoE routing of a run — for every token,
 // the experts each MoE layer chose — and replays it offline: statistics
 // that say how skewed and how local the routing is, and cache simulations
-// that give the hit rate of LRU, LFU, ARC, the genome's own policy and
-// Belady's optimum at the same capacity.
+// that give the hit rate of LRU, LFU, ARC, the genome's own policy, a
+// cycle-aware policy told each expert's frequency (Expected) and Belady's
+// optimum at the same capacity.
 //
 // A trace is what the engine's recorder (engine.TraceRecorder) writes
 // while llama.cpp decodes; `strata paging sim` and `strata paging stats`

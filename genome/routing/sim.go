@@ -29,6 +29,15 @@ const (
 	// genome.PolicySim on the genome's own eviction code. An access is a
 	// hit when the expert is in either tier (no read from the file).
 	Genome
+	// Expected evicts the expert whose next use is expected farthest
+	// away: its layer's distance in the cycle of layers, plus the cycle
+	// times the inverse of the probability it is used at a visit, that
+	// being the larger of its frequency over the whole trace (known in
+	// advance) and the reuse rate of experts last used as many visits ago
+	// (learned as it goes). It sees the routing's distribution but not its
+	// draws: not a bound, but about what a policy can reach that does not
+	// predict the routing, where Belady sees every draw to come.
+	Expected
 	// Belady is the offline optimum MIN: evict the resident expert whose
 	// next use is farthest away. With experts of one size it is the most
 	// hits any policy that must hold the expert it serves can get; with
@@ -37,9 +46,9 @@ const (
 )
 
 // Policies lists every policy in the order the simulator reports them.
-var Policies = []Policy{LRU, LFU, ARC, Genome, Belady}
+var Policies = []Policy{LRU, LFU, ARC, Genome, Expected, Belady}
 
-var policyNames = [...]string{LRU: "lru", LFU: "lfu", ARC: "arc", Genome: "genome", Belady: "belady"}
+var policyNames = [...]string{LRU: "lru", LFU: "lfu", ARC: "arc", Genome: "genome", Expected: "expected", Belady: "belady"}
 
 // String returns the policy's lower-case name.
 func (p Policy) String() string {
@@ -56,7 +65,7 @@ func ParsePolicy(s string) (Policy, error) {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("%w %q (want lru, lfu, arc, genome or belady)", ErrPolicy, s)
+	return 0, fmt.Errorf("%w %q (want lru, lfu, arc, genome, expected or belady)", ErrPolicy, s)
 }
 
 // Capacity is how much a simulated cache holds, over all layers
@@ -130,13 +139,17 @@ type Workload struct {
 	uniform int64     // the one size of every page, 0 when they differ
 	pages   int
 	next    []int32 // index of the next access to the same page, or noNext
+	tok     []int32 // the token of each access
+	layers  int     // MoE layers
+	experts int     // experts per layer
+	tokens  int
 }
 
 const noNext = math.MaxInt32
 
 // NewWorkload builds the access stream of t.
 func NewWorkload(t *Trace) *Workload {
-	w := &Workload{pages: len(t.Layers) * t.Experts, sizes: true}
+	w := &Workload{pages: len(t.Layers) * t.Experts, sizes: true, layers: len(t.Layers), experts: t.Experts, tokens: t.Tokens()}
 	w.cost = make(byteCosts, w.pages)
 	for li, l := range t.Layers {
 		for e := range t.Experts {
@@ -155,12 +168,14 @@ func NewWorkload(t *Trace) *Workload {
 		}
 	}
 	w.keys = make([]int32, 0, t.Tokens()*t.RowLen())
+	w.tok = make([]int32, 0, t.Tokens()*t.RowLen())
 	for tok := range t.Tokens() {
 		for li := range t.Layers {
 			r := t.Routing(tok, li)
 			for i, e := range r {
 				if !containsBefore(r, i, e) {
 					w.keys = append(w.keys, int32(li*t.Experts+int(e)))
+					w.tok = append(w.tok, int32(tok))
 				}
 			}
 		}
@@ -247,6 +262,8 @@ func (w *Workload) Run(p Policy, c Capacity) (Result, error) {
 		cc = newLFU(w.pages, cost, limit)
 	case ARC:
 		cc = newARC(w.pages, cost, limit)
+	case Expected:
+		cc = newExpected(w, cost, limit)
 	case Belady:
 		cc = newMIN(w.pages, cost, limit, w.next)
 	case Genome:

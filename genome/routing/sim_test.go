@@ -81,10 +81,26 @@ func TestBeladyBound(t *testing.T) {
 		w := NewWorkload(tr)
 		for _, c := range []Capacity{{Slots: 1}, {Slots: 7}, {Slots: 16}, {Slots: 40}, {Slots: 90}, {Bytes: 33 << 20}, {Bytes: 64<<20 + 1}} {
 			best := run(t, w, Belady, c)
-			for _, p := range []Policy{LRU, LFU, ARC, Genome} {
+			for _, p := range []Policy{LRU, LFU, ARC, Genome, Expected} {
 				if r := run(t, w, p, c); r.Hits > best.Hits {
 					t.Errorf("seed %d at %s: %s hits %d, more than Belady's %d", seed, c, p, r.Hits, best.Hits)
 				}
+			}
+		}
+	}
+}
+
+// TestExpectedOnCycles: on routing with skew and next-token reuse, the
+// cycle-aware Expected policy beats LRU, which evicts the layers about to
+// come round, at every capacity short of the whole working set.
+func TestExpectedOnCycles(t *testing.T) {
+	for seed := range uint64(4) {
+		tr := synth(t, 400, 8, 32, 4, 1.3, 0.35, seed)
+		w := NewWorkload(tr)
+		for _, c := range []Capacity{{Slots: 32}, {Slots: 64}, {Slots: 128}} {
+			lru, exp := run(t, w, LRU, c), run(t, w, Expected, c)
+			if exp.Hits <= lru.Hits {
+				t.Errorf("seed %d at %s: expected hits %d, LRU %d", seed, c, exp.Hits, lru.Hits)
 			}
 		}
 	}
