@@ -440,6 +440,9 @@ func (p *Prefetcher) fanOut(layer int, ids []int32, s *prefetchState) {
 	fan := s.fan
 	clear(fan)
 	for _, e := range ids {
+		if e < 0 || int(e) >= len(p.extents[layer]) {
+			continue // not an expert of this layer: the pager reports it
+		}
 		w, bit := e/64, uint64(1)<<(e%64)
 		if fan[w]&bit != 0 {
 			continue
