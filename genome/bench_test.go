@@ -178,15 +178,7 @@ func BenchmarkPageInFault(b *testing.B) {
 					fx.m.SetPublisher(discard{})
 				}
 				ctx := context.Background()
-				refs := make([]PageRef, n)
-				for i := range refs {
-					refs[i] = RangePage(fx.art, int64(i)*pg, pg)
-				}
-				for range 3 { // every page placed once; the cycle settles
-					for _, r := range refs {
-						fx.pageIn(b, r)
-					}
-				}
+				refs := settledCycle(b, fx, n, pg)
 				var f PageFault
 				i := 0
 				b.ReportAllocs()
@@ -213,6 +205,22 @@ func BenchmarkPageInFault(b *testing.B) {
 	}
 }
 
+// settledCycle returns the refs of the first n pages of fx's artifact, of
+// size bytes each, paged in three times round, so that every page has
+// been placed and the cycle has settled.
+func settledCycle(b *testing.B, fx *fixture, n int, size int64) []PageRef {
+	refs := make([]PageRef, n)
+	for i := range refs {
+		refs[i] = RangePage(fx.art, int64(i)*size, size)
+	}
+	for range 3 {
+		for _, r := range refs {
+			fx.pageIn(b, r)
+		}
+	}
+	return refs
+}
+
 // BenchmarkPageInFaultManyPages is BenchmarkPageInFault's decoding path
 // (PageInTo, no profiles, no bus) from Cold, in an artifact where many
 // other pages have been placed once and sit in Cold, as a model's
@@ -230,15 +238,7 @@ func BenchmarkPageInFaultManyPages(b *testing.B) {
 			for i := range idle {
 				fx.pageIn(b, RangePage(fx.art, int64(n+i)*pg, pg))
 			}
-			refs := make([]PageRef, n)
-			for i := range refs {
-				refs[i] = RangePage(fx.art, int64(i)*pg, pg)
-			}
-			for range 3 {
-				for _, r := range refs {
-					fx.pageIn(b, r)
-				}
-			}
+			refs := settledCycle(b, fx, n, pg)
 			var f PageFault
 			i := 0
 			b.ReportAllocs()
