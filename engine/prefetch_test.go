@@ -94,8 +94,8 @@ func TestPrefetch(t *testing.T) {
 	}
 	st := pf.Stats()
 	chance := float64(used) / float64(experts)
-	t.Logf("recall %.3f (chance %.3f), precision %.3f over %d layer routings; %d reads queued, %d done (%d bytes), %d resident, %d queue full, %d skipped batches, %d wrong guesses dropped, %d errors",
-		st.Recall(), chance, st.Precision(), st.Layers, st.Queued, st.Read, st.BytesRead, st.Resident, st.Full, st.Skipped, st.Dropped, st.Errors)
+	t.Logf("recall %.3f (chance %.3f), precision %.3f over %d layer routings; %d reads queued, %d done (%d bytes), %d resident, %d queue full, %d skipped batches, %d wrong guesses dropped, %d errors, %d fanned out",
+		st.Recall(), chance, st.Precision(), st.Layers, st.Queued, st.Read, st.BytesRead, st.Resident, st.Full, st.Skipped, st.Dropped, st.Errors, st.FannedOut)
 	if st.Layers == 0 || st.Actual == 0 {
 		t.Fatalf("no prediction was scored: %+v", st)
 	}
@@ -107,6 +107,11 @@ func TestPrefetch(t *testing.T) {
 	}
 	if st.Queued == 0 {
 		t.Errorf("no read queued under a budget below the experts: %+v", st)
+	}
+	// The prompt's batch is not predicted, and its first layer routes to
+	// several experts, all cold: the decode reads one, the pool the rest.
+	if st.FannedOut == 0 {
+		t.Errorf("no routed expert read beside the decode's own: %+v", st)
 	}
 	if st.Errors != 0 {
 		t.Errorf("got %d read errors", st.Errors)
