@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/genome/routing"
 	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
 )
@@ -48,7 +49,8 @@ type BudgetOptions struct {
 func (b *Budget) Artifact() genome.ArtifactID { return b.id }
 
 // NewBudget sets up expert paging for m within bytes (split between the
-// Warm and Bench tiers, genome.Budget). Load m with PagedExperts(params),
+// Warm and Bench tiers, genome.BudgetFor with one token's experts as the
+// cycle). Load m with PagedExperts(params),
 // or llama.cpp may hold repacked copies of the experts that no paging
 // reaches.
 // Pass b.Pager.Observer() in the llama.ContextParams of every context of m,
@@ -65,7 +67,18 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if bytes <= 0 {
 		return nil, fmt.Errorf("engine: budget: %d bytes", bytes)
 	}
-	tiers, err := genome.Budget(bytes)
+	// A decode step pages one token's experts in turn, layer after layer:
+	// the Warm tier's share of the budget depends on how many bytes that
+	// cycle is (genome.WarmShare).
+	f, err := gguf.Open(m.Path())
+	if err != nil {
+		return nil, fmt.Errorf("engine: budget: %w", err)
+	}
+	var cycle int64 // unknown: half and half
+	if h, err := routing.HeaderFromGGUF(f); err == nil {
+		cycle = h.CycleBytes()
+	}
+	tiers, err := genome.BudgetFor(bytes, cycle)
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}

@@ -116,11 +116,15 @@ type Config struct {
 // or half the budget, is less than a page. A budget under one page is
 // refused with ErrBudgetTooSmall rather than turned into a limit of 0,
 // which a tier reads as no limit at all.
-func Budget(budget int64) ([]TierStore, error) {
+func Budget(budget int64) ([]TierStore, error) { return BudgetFor(budget, 0) }
+
+// BudgetFor is Budget for pages used in a cycle of cycle bytes: Warm gets
+// WarmShare(budget, cycle) instead of half, and Bench the rest, if any.
+func BudgetFor(budget, cycle int64) ([]TierStore, error) {
 	if budget < int64(pageSize) {
 		return nil, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", budget, pageSize, ErrBudgetTooSmall)
 	}
-	warm := alignDown(budget / 2)
+	warm := alignDown(WarmShare(budget, cycle))
 	allow, limited, err := lockAllowance()
 	if err != nil {
 		return nil, err
@@ -128,11 +132,48 @@ func Budget(budget int64) ([]TierStore, error) {
 	if limited {
 		warm = min(warm, alignDown(allow))
 	}
-	tiers := []TierStore{NewBenchStore(alignDown(budget - warm)), NewColdStore()}
+	tiers := []TierStore{NewColdStore()}
+	if bench := alignDown(budget - warm); bench > 0 { // a limit of 0 would be none
+		tiers = append([]TierStore{NewBenchStore(bench)}, tiers...)
+	}
 	if warm > 0 {
 		tiers = append([]TierStore{NewWarmStore(warm)}, tiers...)
 	}
 	return tiers, nil
+}
+
+// WarmShare returns the share of budget that BudgetFor gives the Warm
+// tier (before rounding down to whole OS pages) when pages are used in a
+// cycle of cycle bytes, or half when cycle is 0. An MoE model's decode
+// steps through every layer's routed experts in turn, so one token's
+// experts (MoE layers × experts used × expert bytes) are such a cycle.
+// Warm evicts the least recently used page, and LRU over a cycle longer
+// than itself evicts each page just before its turn comes round. So Warm
+// gets half when half holds a cycle and a tenth; else the cycle and a
+// tenth when that leaves Bench an eighth; else, when the budget holds a
+// cycle at all, the whole budget (no Bench); and below one cycle half
+// again, since LRU then keeps nothing that comes round and Bench's
+// frequency-gated LFU keeps the hot experts. Replaying 384 tokens of
+// bench-moe's routing (a cycle of 357 MiB) through genome.PolicySim:
+//
+//	budget    half    this
+//	384 MiB   0.137   0.372
+//	512 MiB   0.194   0.407
+//	768 MiB   0.461   0.461
+func WarmShare(budget, cycle int64) int64 {
+	half := budget / 2
+	if cycle <= 0 {
+		return half
+	}
+	switch want := cycle + cycle/10; {
+	case want <= half:
+		return half
+	case want <= budget-budget/8:
+		return want
+	case cycle < budget:
+		return budget
+	}
+	return half
 }
 
 // artifact is a registered file. Fields are guarded by Local.opMu; file,

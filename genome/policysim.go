@@ -99,12 +99,19 @@ func NewPolicySim(pageIn TierRole, tiers ...SimTier) (*PolicySim, error) {
 // Bench, pages promoted to Warm. Unlike Budget it does not lower the Warm
 // half to what RLIMIT_MEMLOCK allows here, so the result does not depend
 // on the machine that replays a trace.
-func BudgetSim(budget int64) (*PolicySim, error) {
+func BudgetSim(budget int64) (*PolicySim, error) { return BudgetSimFor(budget, 0) }
+
+// BudgetSimFor is BudgetSim shaped as BudgetFor(budget, cycle): Warm gets
+// WarmShare(budget, cycle), rounded down to OS pages.
+func BudgetSimFor(budget, cycle int64) (*PolicySim, error) {
 	if budget < int64(pageSize) {
 		return nil, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", budget, pageSize, ErrBudgetTooSmall)
 	}
-	warm := alignDown(budget / 2)
-	tiers := []SimTier{{Role: TierBench, Limit: alignDown(budget - warm)}}
+	warm := alignDown(WarmShare(budget, cycle))
+	var tiers []SimTier
+	if bench := alignDown(budget - warm); bench > 0 {
+		tiers = append(tiers, SimTier{Role: TierBench, Limit: bench})
+	}
 	if warm > 0 {
 		tiers = append([]SimTier{{Role: TierWarm, Limit: warm}}, tiers...)
 	}

@@ -163,3 +163,52 @@ func TestPolicySimBudget(t *testing.T) {
 		t.Errorf("page-in to an absent tier: got %v, want ErrUnconfiguredTier", err)
 	}
 }
+
+// TestWarmShare checks the Budget split (see WarmShare), and that a Bench
+// tier is never given a limit of 0, which reads as none.
+func TestWarmShare(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct{ budget, cycle, want int64 }{
+		{1024 * mib, 0, 512 * mib},         // no cycle: half
+		{1024 * mib, 357 * mib, 512 * mib}, // half holds 1.1 cycles
+		{512 * mib, 357 * mib, 357*mib + 357*mib/10},
+		{400 * mib, 357 * mib, 400 * mib}, // 1.1 cycles would leave Bench under an eighth: all LRU
+		{300 * mib, 357 * mib, 150 * mib}, // under a cycle: half
+		{100, 60, 66},
+		{8, 7, 7},
+	} {
+		if got := WarmShare(tc.budget, tc.cycle); got != tc.want {
+			t.Errorf("WarmShare(%d, %d) = %d, want %d", tc.budget, tc.cycle, got, tc.want)
+		}
+	}
+	pg := int64(pageSize)
+	for _, tc := range []struct{ budget, cycle int64 }{{pg, pg}, {2 * pg, 2 * pg}, {3 * pg, 2 * pg}, {9 * pg, 5 * pg}, {512 << 20, 357 << 20}, {400 << 20, 357 << 20}} {
+		s, err := BudgetSimFor(tc.budget, tc.cycle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.present[TierBench] && s.limit[TierBench] == 0 {
+			t.Errorf("BudgetSimFor(%d, %d): Bench with no limit", tc.budget, tc.cycle)
+		}
+		if got := s.limit[TierWarm] + s.limit[TierBench]; got > tc.budget {
+			t.Errorf("BudgetSimFor(%d, %d): tiers hold %d bytes", tc.budget, tc.cycle, got)
+		}
+		tiers, err := BudgetFor(tc.budget, tc.cycle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, ts := range tiers {
+			c := ts.Capacity()
+			if c.Role == TierBench && c.Limit == 0 {
+				t.Errorf("BudgetFor(%d, %d): Bench with no limit", tc.budget, tc.cycle)
+			}
+			if c.Role == TierWarm || c.Role == TierBench {
+				sum += c.Limit
+			}
+		}
+		if sum > tc.budget {
+			t.Errorf("BudgetFor(%d, %d): tiers hold %d bytes", tc.budget, tc.cycle, sum)
+		}
+	}
+}

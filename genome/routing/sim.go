@@ -143,13 +143,15 @@ type Workload struct {
 	layers  int     // MoE layers
 	experts int     // experts per layer
 	tokens  int
+	used    int   // experts a token routes to per layer
+	cycle   int64 // bytes of one token's experts over all layers (0: sizes unknown)
 }
 
 const noNext = math.MaxInt32
 
 // NewWorkload builds the access stream of t.
 func NewWorkload(t *Trace) *Workload {
-	w := &Workload{pages: len(t.Layers) * t.Experts, sizes: true, layers: len(t.Layers), experts: t.Experts, tokens: t.Tokens()}
+	w := &Workload{pages: len(t.Layers) * t.Experts, sizes: true, layers: len(t.Layers), experts: t.Experts, tokens: t.Tokens(), used: t.Used}
 	w.cost = make(byteCosts, w.pages)
 	for li, l := range t.Layers {
 		for e := range t.Experts {
@@ -160,6 +162,7 @@ func NewWorkload(t *Trace) *Workload {
 		}
 	}
 	if w.sizes {
+		w.cycle = t.CycleBytes()
 		w.uniform = t.Layers[0].ExpertBytes
 		for _, l := range t.Layers {
 			if l.ExpertBytes != w.uniform {
@@ -268,9 +271,9 @@ func (w *Workload) Run(p Policy, c Capacity) (Result, error) {
 		cc = newMIN(w.pages, cost, limit, w.next)
 	case Genome:
 		if c.Bytes > 0 {
-			cc, err = newGenome(w.cost, c.Bytes)
+			cc, err = newGenome(w.cost, c.Bytes, w.cycle)
 		} else {
-			cc, err = newGenome(unitCosts, int64(c.Slots))
+			cc, err = newGenome(unitCosts, int64(c.Slots), int64(w.layers*w.used))
 		}
 		if err != nil {
 			res.Err = err
@@ -335,10 +338,12 @@ type genomeCache struct {
 	cost costs
 }
 
-// newGenome shapes a PolicySim as genome.Budget does: for a byte budget
-// exactly BudgetSim; for slots, half (rounded down) Warm, the rest Bench,
+// newGenome shapes a PolicySim as engine.NewBudget shapes the genome,
+// whose Warm tier gets genome.WarmShare of the budget for a cycle of one
+// token's experts: for a byte budget exactly BudgetSimFor; for slots the
+// same rule in slots (cycle is then the slots of a token's experts),
 // one unit per expert. A capacity of 0 gives a cache that never hits.
-func newGenome(cost costs, limit int64) (cache, error) {
+func newGenome(cost costs, limit, cycle int64) (cache, error) {
 	if limit == 0 {
 		return missAll{}, nil
 	}
@@ -347,11 +352,15 @@ func newGenome(cost costs, limit int64) (cache, error) {
 		err error
 	)
 	if _, bytes := cost.(byteCosts); bytes {
-		sim, err = genome.BudgetSim(limit)
+		sim, err = genome.BudgetSimFor(limit, cycle)
 	} else {
-		tiers := []genome.SimTier{{Role: genome.TierBench, Limit: limit - limit/2}}
-		if limit/2 > 0 {
-			tiers = append([]genome.SimTier{{Role: genome.TierWarm, Limit: limit / 2}}, tiers...)
+		warm := genome.WarmShare(limit, cycle)
+		var tiers []genome.SimTier
+		if limit > warm {
+			tiers = append(tiers, genome.SimTier{Role: genome.TierBench, Limit: limit - warm})
+		}
+		if warm > 0 {
+			tiers = append([]genome.SimTier{{Role: genome.TierWarm, Limit: warm}}, tiers...)
 		}
 		sim, err = genome.NewPolicySim(genome.TierNone, tiers...)
 	}

@@ -122,6 +122,20 @@ func HeaderFromGGUF(f *gguf.File) (Header, error) {
 	return h, nil
 }
 
+// CycleBytes is the bytes of one token's experts over all MoE layers,
+// Used experts of each layer's size: what a decode step pages through in
+// turn (genome.WarmShare). It is 0 when a layer's expert size is unknown.
+func (h *Header) CycleBytes() int64 {
+	var n int64
+	for _, l := range h.Layers {
+		if l.ExpertBytes <= 0 {
+			return 0
+		}
+		n += l.ExpertBytes * int64(h.Used)
+	}
+	return n
+}
+
 // Trace is a recorded routing in memory: the header and, for each token
 // in decode order, Header.RowLen expert ids, layer-major. It is safe for
 // concurrent reads once built; Append needs the caller's exclusion.
