@@ -69,7 +69,8 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	}
 	// A decode step pages one token's experts in turn, layer after layer:
 	// the Warm tier's share of the budget depends on how many bytes that
-	// cycle is (genome.WarmShare).
+	// cycle is (genome.WarmShare). The file is parsed once, for that and
+	// for the genome's registration below.
 	f, err := gguf.Open(m.Path())
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
@@ -94,8 +95,7 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		gm.Close()
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
-	var file *gguf.File
-	if b.id, file, err = gm.RegisterGGUF(m.Path()); err != nil {
+	if b.id, err = gm.RegisterArtifact(genome.GGUFSpec(f)); err != nil {
 		return fail(err)
 	}
 	if _, err := gm.AttachMappings(b.id); err != nil {
@@ -128,7 +128,7 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		return fail(err)
 	}
 	if opt.Prefetch {
-		if b.Prefetch, err = newPrefetcher(gm, b.id, who, file, opt.PrefetchReaders); err != nil {
+		if b.Prefetch, err = newPrefetcher(gm, b.id, who, f, opt.PrefetchReaders); err != nil {
 			return fail(err)
 		}
 		b.Pager.pf = b.Prefetch

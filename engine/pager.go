@@ -131,18 +131,16 @@ func (p *ExpertPager) observe(t *llama.Tensor, o *observerState) bool {
 	if err != nil {
 		return p.fail(fmt.Errorf("engine: expert pager: %w", err))
 	}
-	for _, e := range ids {
-		if e < 0 || int(e) >= len(seen)*64 {
-			return p.fail(fmt.Errorf("engine: expert pager: layer %d routed to expert %d", layer, e))
-		}
-	}
 	if o.pf != nil {
-		p.pf.fanOut(layer, ids, o.pf)
+		p.pf.fanOut(layer, ids, seen)
 	}
 	clear(seen)
 	defer p.unlabel()
 	used := max(1, int(t.Shape()[0]))
 	for k, e := range ids {
+		if e < 0 || int(e) >= len(seen)*64 {
+			return p.fail(fmt.Errorf("engine: expert pager: layer %d routed to expert %d", layer, e))
+		}
 		w, bit := e/64, uint64(1)<<(e%64)
 		if seen[w]&bit != 0 {
 			continue

@@ -292,14 +292,12 @@ type prefetchState struct {
 	pred   []uint64  // by layer (words each): the experts predicted for it
 	queued []uint64  // by layer: the experts whose read this state queued
 	has    []bool    // by layer: pred holds a prediction for the coming routing
-	fan    []uint64  // fanOut's experts seen in the routing at hand
 }
 
 func (p *Prefetcher) newState() *prefetchState {
 	n := len(p.router)
 	return &prefetchState{scores: make([]float32, p.nExpert), top: make([]int, 0, p.nUsed),
-		pred: make([]uint64, n*p.words), queued: make([]uint64, n*p.words), has: make([]bool, n),
-		fan: make([]uint64, p.words)}
+		pred: make([]uint64, n*p.words), queued: make([]uint64, n*p.words), has: make([]bool, n)}
 }
 
 // predict runs on layer L's ffn_inp: it predicts layer L+1's experts and
@@ -431,13 +429,14 @@ func (p *Prefetcher) score(layer int, routed []uint64, s *prefetchState) {
 // goroutine is about to page that one in itself, and the kernel reads
 // the rest meanwhile, so that a layer's misses are read side by side
 // rather than one after another. A routed expert is never dropped again,
-// so these reads are not marked queued for score. It allocates nothing.
-func (p *Prefetcher) fanOut(layer int, ids []int32, s *prefetchState) {
+// so these reads are not marked queued for score. fan is scratch of a
+// bit per expert (the observer's seen set, which it clears after). It
+// allocates nothing.
+func (p *Prefetcher) fanOut(layer int, ids []int32, fan []uint64) {
 	if layer < 0 || layer >= len(p.extents) {
 		return
 	}
 	mine := true // the first miss is the decoding goroutine's
-	fan := s.fan
 	clear(fan)
 	for _, e := range ids {
 		if e < 0 || int(e) >= len(p.extents[layer]) {
@@ -493,7 +492,7 @@ func (p *Prefetcher) send(j prefetchJob) bool {
 // reader is one goroutine of the pool.
 func (p *Prefetcher) reader() {
 	defer p.wg.Done()
-	buf := make([]byte, prefetchChunk)
+	buf := make([]byte, readAheadBuf)
 	for {
 		select {
 		case <-p.done:

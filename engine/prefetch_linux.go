@@ -28,6 +28,9 @@ func dropCached(f *os.File, off, n int64) error {
 	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }
 
+// readAheadBuf is the scratch buffer readAhead needs: none.
+const readAheadBuf = 0
+
 // readAhead queues a read of [off, off+n) of f into the page cache
 // (POSIX_FADV_WILLNEED) and returns without waiting for it or copying
 // the bytes anywhere. One call reads at most a readahead window (about

@@ -13,6 +13,9 @@ func openRandom(path string) (*os.File, error) { return os.Open(path) }
 // dropCached does nothing: the genome does not page on this platform.
 func dropCached(f *os.File, off, n int64) error { return nil }
 
+// readAheadBuf is the scratch buffer readAhead reads into.
+const readAheadBuf = prefetchChunk
+
 // readAhead reads [off, off+n) of f into buf, which brings it into the
 // page cache where there is one.
 func readAhead(f *os.File, off, n int64, buf []byte) (int64, error) {

@@ -234,22 +234,10 @@ func BenchmarkPageInFaultManyPages(b *testing.B) {
 			cfg := Config{Tiers: []TierStore{NewWarmStore(2 * pg), NewBenchStore(2 * pg)}, NoProfiles: true}
 			fx := newFixtureConfig(b, int64(n+idle)*pg, cfg, ArtifactSpec{})
 			fx.m.SetPublisher(nil)
-			ctx := context.Background()
 			for i := range idle {
 				fx.pageIn(b, RangePage(fx.art, int64(n+i)*pg, pg))
 			}
-			refs := settledCycle(b, fx, n, pg)
-			var f PageFault
-			i := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				_, ok, err := fx.m.PageInTo(ctx, fx.alice, refs[i], &f)
-				if err != nil || !ok || f.From != TierCold {
-					b.Fatalf("page %d: got fault %v %+v, %v; want one from cold", i, ok, f, err)
-				}
-				i = (i + 1) % n
-			}
+			faultLoop(b, fx, settledCycle(b, fx, n, pg), TierCold)
 		})
 	}
 }
@@ -264,23 +252,24 @@ func BenchmarkPageInCached(b *testing.B) {
 	cfg := Config{Tiers: []TierStore{NewWarmStore(size), NewBenchStore(n * size)}, NoProfiles: true}
 	fx := newFixtureConfig(b, n*size, cfg, ArtifactSpec{})
 	fx.m.SetPublisher(nil)
-	refs := make([]PageRef, n)
-	for i := range refs {
-		refs[i] = RangePage(fx.art, int64(i)*size, size)
-		fx.pageIn(b, refs[i])
-	}
+	b.SetBytes(size)
+	faultLoop(b, fx, settledCycle(b, fx, n, size), TierBench)
+}
+
+// faultLoop pages refs in round and round through PageInTo, each a fault
+// from tier from, as the timed loop of a benchmark.
+func faultLoop(b *testing.B, fx *fixture, refs []PageRef, from TierRole) {
 	ctx := context.Background()
 	var f PageFault
 	i := 0
-	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		_, ok, err := fx.m.PageInTo(ctx, fx.alice, refs[i], &f)
-		if err != nil || !ok || f.From != TierBench {
-			b.Fatalf("page %d: got fault %v %+v, %v; want one from bench", i, ok, f, err)
+		if err != nil || !ok || f.From != from {
+			b.Fatalf("page %d: got fault %v %+v, %v; want one from %s", i, ok, f, err, from)
 		}
-		i = (i + 1) % n
+		i = (i + 1) % len(refs)
 	}
 }
 

@@ -32,9 +32,9 @@ Belady's optimum, and prints each policy's hit rate at each capacity and
 its ratio to Belady's. -capacity counts expert slots over all layers;
 -budget is bytes, each expert costing its layer's size from the trace
 header. The genome's capacity is split as engine.NewBudget splits it
-(genome.WarmShare): half Warm (LRU), half Bench (sampled LFU), unless half
-holds less than one token's experts, when Warm gets those and a tenth if
-that leaves Bench an eighth; a hit is an expert in either.
+between Warm (LRU) and Bench (sampled LFU): half each, unless half holds
+less than one token's experts and a tenth, when Warm gets more
+(genome.WarmShare has the rule); a hit is an expert in either.
 Without either flag: an eighth, a quarter and a half of all experts.
 
 stats prints, per MoE layer and over the layers, the share of routings
