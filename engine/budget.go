@@ -68,9 +68,9 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		return nil, fmt.Errorf("engine: budget: %d bytes", bytes)
 	}
 	// A decode step pages one token's experts in turn, layer after layer:
-	// the Warm tier's share of the budget depends on how many bytes that
-	// cycle is (genome.WarmShare). The file is parsed once, for that and
-	// for the genome's registration below.
+	// with such a cycle the Warm tier, whose policy follows it, gets the
+	// whole budget (genome.WarmShare). The file is parsed once, for that
+	// and for the genome's registration below.
 	f, err := gguf.Open(m.Path())
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)

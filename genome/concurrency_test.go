@@ -37,9 +37,22 @@ func TestConcurrentPageInPageOut(t *testing.T) {
 				switch k := r.IntN(10); {
 				case k < 6:
 					var h PageHandle
-					h, _, err = fx.m.PageIn(ctx, fx.alice, p)
-					if err == nil && h.Bytes()[0][0] != fx.data[p.Offset.Off] {
+					if h, _, err = fx.m.PageIn(ctx, fx.alice, p); err != nil {
+						break
+					}
+					// Read the bytes only while a pin keeps the page where
+					// it is: a read of a page another goroutine has just
+					// paged out would fault it back into the page cache,
+					// behind the genome's back, and the Cold check below
+					// would see it.
+					if err = fx.m.Pin(fx.alice, p); err != nil {
+						break
+					}
+					if fx.m.TierOf(p).Resident() && h.Bytes()[0][0] != fx.data[p.Offset.Off] {
 						err = errors.New("handle bytes differ from the file")
+					}
+					if uerr := fx.m.Unpin(fx.alice, p); err == nil {
+						err = uerr
 					}
 				case k < 8:
 					err = fx.m.PageOut(ctx, fx.admin, p, []TierRole{TierBench, TierCold}[r.IntN(2)])

@@ -14,8 +14,10 @@
 //	Frozen  compressed archive             zstd, SHA-256 content address; page-in    FrozenStore
 //	                                       thaws to a Cold file
 //
-// Eviction policy per tier is CanonicalPolicy's table (policy.go): LRU for
-// Warm, sampled LFU with frequency-gated admission for Bench and Fast, none
+// Eviction policy per tier is CanonicalPolicy's table (policy.go): cycle
+// for Warm (MoE experts by their expected wait in the decode's cycle of
+// layers, learned from the page-ins: cycle.go; other pages by LRU),
+// sampled LFU with frequency-gated admission for Bench and Fast, none
 // for Cold and Frozen. Admission is separate from eviction and cost is in
 // bytes, after dgraph-io/ristretto.
 //

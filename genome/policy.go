@@ -1,6 +1,9 @@
 package genome
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // EvictionPolicy is how a tier picks victims when it is full. Following
 // dgraph-io/ristretto's policy.go, admission is separate from eviction and
@@ -15,6 +18,7 @@ const (
 	PolicyNone       EvictionPolicy = iota // the tier never evicts (it is the backing store)
 	PolicyLRU                              // evict the least recently accessed page (exact, scanned at eviction time)
 	PolicySampledLFU                       // evict the least frequently accessed of a small random sample; frequency gates admission of demoted pages
+	PolicyCycle                            // evict the MoE expert whose next use is expected farthest away in the layers' cycle; other pages by LRU, after the experts
 )
 
 // String returns the lower-case name of the policy.
@@ -26,6 +30,8 @@ func (p EvictionPolicy) String() string {
 		return "lru"
 	case PolicySampledLFU:
 		return "sampled-lfu"
+	case PolicyCycle:
+		return "cycle"
 	}
 	return fmt.Sprintf("EvictionPolicy(%d)", uint8(p))
 }
@@ -36,9 +42,12 @@ func (p EvictionPolicy) String() string {
 //	Fast    sampled LFU   smallest and dearest to refill (a PCIe copy per miss); MoE routing is
 //	                      skewed, so the experts the router picks most often earn device memory.
 //	                      Sampling keeps eviction O(sample), not O(pages), on the hottest tier.
-//	Warm    LRU           pinned RAM holds the working set of the current requests; consecutive
-//	                      tokens reuse the same experts, so recency predicts the next access, and
-//	                      exact LRU over a few hundred locked pages is cheap at eviction time.
+//	Warm    cycle         pinned RAM holds the working set of the current requests. A decode
+//	                      visits the MoE layers in turn, so LRU would evict the layer it is about
+//	                      to reach; cycle evicts the expert whose next use is expected farthest
+//	                      away (its layer's distance in the cycle, its learned reuse and
+//	                      frequency: cycle.go), and other pages by exact LRU once no expert is
+//	                      left. An exact scan over a few hundred locked pages is cheap.
 //	Bench   sampled LFU   the page cache is large and everything evicted from Warm passes through
 //	                      it; frequency-gated admission (a demoted page enters only if it was used
 //	                      at least as often as the victims it would displace) keeps one-off pages
@@ -50,7 +59,7 @@ func CanonicalPolicy(r TierRole) EvictionPolicy {
 	case TierFast, TierBench:
 		return PolicySampledLFU
 	case TierWarm:
-		return PolicyLRU
+		return PolicyCycle
 	}
 	return PolicyNone
 }
@@ -64,6 +73,9 @@ const lfuSample = 5
 // makes the first lfuSample entries a sample, as ristretto does.
 // Caller holds m.mu (read or write).
 func pickVictim(p EvictionPolicy, cands map[*pageState]struct{}) *pageState {
+	if p == PolicyCycle {
+		return pickCycleVictim(cands)
+	}
 	var best *pageState
 	n := 0
 	for st := range cands {
@@ -82,6 +94,30 @@ func pickVictim(p EvictionPolicy, cands map[*pageState]struct{}) *pageState {
 		}
 	}
 	return best
+}
+
+// pickCycleVictim is pickVictim for PolicyCycle: the expert with the
+// longest expected wait (the least recently used of equals), else the
+// least recently used other page.
+func pickCycleVictim(cands map[*pageState]struct{}) *pageState {
+	var best, other *pageState
+	bestWait := math.Inf(-1)
+	for st := range cands {
+		if st.cyc == nil {
+			if other == nil || st.lastAccess.Load() < other.lastAccess.Load() {
+				other = st
+			}
+			continue
+		}
+		w := st.cyc.wait(st)
+		if best == nil || w > bestWait || w == bestWait && st.lastAccess.Load() < best.lastAccess.Load() {
+			best, bestWait = st, w
+		}
+	}
+	if best != nil {
+		return best
+	}
+	return other
 }
 
 // lfuLess orders by frequency, then by age.

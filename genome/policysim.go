@@ -1,6 +1,9 @@
 package genome
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // PolicySim replays page-ins through the genome's own placement and
 // eviction code, with no file, mapping or store behind them: pages are
@@ -30,7 +33,8 @@ type PolicySim struct {
 	present  [numTiers]bool
 	policies [numTiers]EvictionPolicy
 	target   TierRole
-	clock    int64
+	clock    atomic.Int64
+	cycle    *cycleState // the experts' cycle, for AccessExpert
 }
 
 // SimTier is one tier of a PolicySim: its role (Fast, Warm or Bench) and
@@ -142,6 +146,21 @@ func (s *PolicySim) Used(r TierRole) int64 {
 // (a page larger than a tier it must enter: ErrPageTooLarge) the page is
 // left where it was, as PageIn leaves it.
 func (s *PolicySim) Access(page int, cost int64) (SimAccess, error) {
+	return s.access(page, -1, 0, cost)
+}
+
+// AccessExpert is Access for a page that is expert e of MoE layer layer
+// of one model, as PageIn of an ExpertPage: the Warm tier's PolicyCycle
+// learns the layers' cycle from such accesses. A page keeps the kind of
+// its first access.
+func (s *PolicySim) AccessExpert(page, layer, e int, cost int64) (SimAccess, error) {
+	if layer < 0 || e < 0 {
+		return SimAccess{}, fmt.Errorf("genome: PolicySim page %d: layer %d expert %d: %w", page, layer, e, ErrBadPage)
+	}
+	return s.access(page, layer, e, cost)
+}
+
+func (s *PolicySim) access(page, layer, e int, cost int64) (SimAccess, error) {
 	if page < 0 {
 		return SimAccess{}, fmt.Errorf("genome: PolicySim page %d: %w", page, ErrBadPage)
 	}
@@ -154,6 +173,13 @@ func (s *PolicySim) Access(page int, cost int64) (SimAccess, error) {
 			return SimAccess{}, fmt.Errorf("genome: PolicySim page %d of %d bytes: %w", page, cost, ErrBadPage)
 		}
 		st = &pageState{ref: RangePage(ArtifactID{}, int64(page), cost), cost: cost}
+		if layer >= 0 {
+			if s.cycle == nil {
+				s.cycle = newCycleState()
+			}
+			st.ref = ExpertPage(ArtifactID{}, layer, e)
+			st.cyc = s.cycle
+		}
 		s.pages[page] = st
 	} else if cost != st.cost {
 		return SimAccess{}, fmt.Errorf("genome: PolicySim page %d of %d bytes, first accessed with %d: %w", page, cost, st.cost, ErrBadPage)
@@ -164,6 +190,9 @@ func (s *PolicySim) Access(page int, cost int64) (SimAccess, error) {
 		return SimAccess{From: st.tier, Hit: true, Read: st.tier}, nil
 	}
 	a := SimAccess{From: st.tier}
+	if st.cyc != nil {
+		st.cyc.enter(int(st.ref.Offset.Layer))
+	}
 	read, err := s.promote(st, s.target)
 	a.Read = read
 	if err != nil {
@@ -174,11 +203,7 @@ func (s *PolicySim) Access(page int, cost int64) (SimAccess, error) {
 }
 
 // touch records an access sample, as PageIn does after a hit or a fault.
-func (s *PolicySim) touch(st *pageState) {
-	s.clock++
-	st.lastAccess.Store(s.clock)
-	st.hits.Add(1)
-}
+func (s *PolicySim) touch(st *pageState) { st.touch(&s.clock) }
 
 // promote is Local.promote: make room by to's policy, then move st up. It
 // returns the tier st's bytes came from.
@@ -201,7 +226,11 @@ func (s *PolicySim) makeRoom(t TierRole, need int64, incoming, leaving *pageStat
 		return nil
 	}
 	if need > limit {
-		return fmt.Errorf("genome: page %d is %d bytes, tier %s holds %d: %w", incoming.ref.Offset.Off, need, t, limit, ErrPageTooLarge)
+		name := fmt.Sprintf("page %d", incoming.ref.Offset.Off)
+		if incoming.ref.Kind == PageExpert {
+			name = fmt.Sprintf("expert [%d,%d]", incoming.ref.Offset.Layer, incoming.ref.Offset.Expert)
+		}
+		return fmt.Errorf("genome: %s is %d bytes, tier %s holds %d: %w", name, need, t, limit, ErrPageTooLarge)
 	}
 	free := max(limit-s.used[t], 0)
 	var out *pageState // leaving, when it is leaving t

@@ -18,12 +18,15 @@ func TestPolicySimMatchesLocal(t *testing.T) {
 		name        string
 		warm, bench int64 // pages; 0: tier absent
 		pages       int
+		experts     bool // expert pages of 4 layers, asked for layer by layer as a decode does
 	}{
-		{"warm 2 bench 3", 2, 3, 12},
-		{"warm 3 bench 5", 3, 5, 16},
-		{"warm 1 bench 1", 1, 1, 6},
-		{"bench only", 0, 4, 10},
-		{"warm only", 4, 0, 10},
+		{"warm 2 bench 3", 2, 3, 12, false},
+		{"warm 3 bench 5", 3, 5, 16, false},
+		{"warm 1 bench 1", 1, 1, 6, false},
+		{"bench only", 0, 4, 10, false},
+		{"warm only", 4, 0, 10, false},
+		{"experts warm 6 bench 4", 6, 4, 32, true},
+		{"experts warm only", 9, 0, 32, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,7 +40,15 @@ func TestPolicySimMatchesLocal(t *testing.T) {
 				stores = append(stores, NewBenchStore(tt.bench*pg))
 				tiers = append(tiers, SimTier{TierBench, tt.bench * pg})
 			}
-			fx := newFixture(t, int64(tt.pages)*pg, stores, ArtifactSpec{})
+			const layers = 4
+			perLayer := tt.pages / layers
+			var spec ArtifactSpec
+			if tt.experts {
+				spec = ArtifactSpec{Layers: layers, ExpertCount: perLayer, Experts: func(l, e int) ([]Extent, error) {
+					return []Extent{{Off: int64(l*perLayer+e) * pg, Len: pg}}, nil
+				}}
+			}
+			fx := newFixture(t, int64(tt.pages)*pg, stores, spec)
 			sim, err := NewPolicySim(TierNone, tiers...)
 			if err != nil {
 				t.Fatal(err)
@@ -48,11 +59,31 @@ func TestPolicySimMatchesLocal(t *testing.T) {
 			ref := func(i int) PageRef { return RangePage(fx.art, int64(i)*pg, pg) }
 			r := rand.New(rand.NewPCG(9, uint64(tt.pages)))
 			zipf := rand.NewZipf(r, 1.1, 2, uint64(tt.pages-1))
+			next := func(n int) int { return int(zipf.Uint64()) }
+			if tt.experts {
+				ref = func(i int) PageRef { return ExpertPage(fx.art, i/perLayer, i%perLayer) }
+				zipf = rand.NewZipf(r, 1.1, 2, uint64(perLayer-1))
+				var prev int
+				next = func(n int) int { // two distinct experts per layer visit
+					e := int(zipf.Uint64())
+					if n%2 == 1 && e == prev {
+						e = (e + 1) % perLayer
+					}
+					prev = e
+					return (n/2%layers)*perLayer + e
+				}
+			}
+			access := func(i int) (SimAccess, error) {
+				if tt.experts {
+					return sim.AccessExpert(i, i/perLayer, i%perLayer, pg)
+				}
+				return sim.Access(i, pg)
+			}
 			var hits, benchFaults int
 			for n := range 400 {
-				i := int(zipf.Uint64())
+				i := next(n)
 				_, f := fx.pageIn(t, ref(i))
-				a, err := sim.Access(i, pg)
+				a, err := access(i)
 				if err != nil {
 					t.Fatalf("access %d (page %d): %v", n, i, err)
 				}
@@ -169,13 +200,11 @@ func TestPolicySimBudget(t *testing.T) {
 func TestWarmShare(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct{ budget, cycle, want int64 }{
-		{1024 * mib, 0, 512 * mib},         // no cycle: half
-		{1024 * mib, 357 * mib, 512 * mib}, // half holds 1.1 cycles
-		{512 * mib, 357 * mib, 357*mib + 357*mib/10},
-		{400 * mib, 357 * mib, 400 * mib}, // 1.1 cycles would leave Bench under an eighth: all LRU
-		{300 * mib, 357 * mib, 150 * mib}, // under a cycle: half
-		{100, 60, 66},
-		{8, 7, 7},
+		{1024 * mib, 0, 512 * mib}, // no cycle: half
+		{1024 * mib, 357 * mib, 1024 * mib},
+		{300 * mib, 357 * mib, 300 * mib},
+		{9, 0, 4},
+		{8, 7, 8},
 	} {
 		if got := WarmShare(tc.budget, tc.cycle); got != tc.want {
 			t.Errorf("WarmShare(%d, %d) = %d, want %d", tc.budget, tc.cycle, got, tc.want)

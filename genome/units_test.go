@@ -48,7 +48,7 @@ func TestTierRoles(t *testing.T) {
 	}{
 		{TierNone, "none", false, false, PolicyNone},
 		{TierFast, "fast", false, true, PolicySampledLFU},
-		{TierWarm, "warm", true, true, PolicyLRU},
+		{TierWarm, "warm", true, true, PolicyCycle},
 		{TierBench, "bench", true, true, PolicySampledLFU},
 		{TierCold, "cold", true, false, PolicyNone},
 		{TierFrozen, "frozen", true, false, PolicyNone},

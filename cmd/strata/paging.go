@@ -31,10 +31,9 @@ draws: about what a policy can reach without predicting the routing) and
 Belady's optimum, and prints each policy's hit rate at each capacity and
 its ratio to Belady's. -capacity counts expert slots over all layers;
 -budget is bytes, each expert costing its layer's size from the trace
-header. The genome's capacity is split as engine.NewBudget splits it
-between Warm (LRU) and Bench (sampled LFU): half each, unless half holds
-less than one token's experts and a tenth, when Warm gets more
-(genome.WarmShare has the rule); a hit is an expert in either.
+header. The genome's capacity is shaped as engine.NewBudget shapes it:
+all of it Warm, whose policy ranks the experts by their expected wait in
+the cycle of layers (genome.WarmShare, genome.PolicyCycle).
 Without either flag: an eighth, a quarter and a half of all experts.
 
 stats prints, per MoE layer and over the layers, the share of routings

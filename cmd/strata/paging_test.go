@@ -79,7 +79,7 @@ func TestPagingSimCommand(t *testing.T) {
 			[]string{"400 tokens, 4 MoE layers of 5, 16 experts (2 used), 1 MiB per expert", "| capacity | slots | lru | lfu | arc | genome | expected | belady |", "| 4 slots | 4 |", "| 16 slots | 16 |", "×) |"}, nil},
 		{"budget before file", []string{"sim", "-budget", "2MiB,8MiB", path}, 0, []string{"| 2 MiB | 2 |", "| 8 MiB | 8 |"}, nil},
 		{"default capacities", []string{"sim", path}, 0, []string{"| 8 slots | 8 |", "| 16 slots | 16 |", "| 32 slots | 32 |"}, nil},
-		{"genome refuses", []string{"sim", path, "-budget", "1.5MiB"}, 0, []string{"n/a", "note: genome at 1.5 MiB", "page larger than tier limit"}, nil},
+		{"genome refuses", []string{"sim", path, "-budget", "768KiB"}, 0, []string{"n/a", "note: genome at 768 KiB", "page larger than tier limit"}, nil},
 		{"truncated", []string{"sim", truncated, "-capacity", "8"}, 0, []string{"| 8 slots |"}, []string{"warning", "no end record", "using its 400 complete tokens"}},
 		{"corrupt", []string{"sim", corrupt}, 1, nil, []string{"checksum mismatch", "offset"}},
 		{"budget without sizes", []string{"sim", unsized, "-budget", "1GiB"}, 1, nil, []string{"no expert sizes"}},

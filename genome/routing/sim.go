@@ -271,9 +271,9 @@ func (w *Workload) Run(p Policy, c Capacity) (Result, error) {
 		cc = newMIN(w.pages, cost, limit, w.next)
 	case Genome:
 		if c.Bytes > 0 {
-			cc, err = newGenome(w.cost, c.Bytes, w.cycle)
+			cc, err = newGenome(w.cost, c.Bytes, w.cycle, w.experts)
 		} else {
-			cc, err = newGenome(unitCosts, int64(c.Slots), int64(w.layers*w.used))
+			cc, err = newGenome(unitCosts, int64(c.Slots), int64(w.layers*w.used), w.experts)
 		}
 		if err != nil {
 			res.Err = err
@@ -334,8 +334,9 @@ func (b byteCosts) of(p int32) int64 { return b[p] }
 
 // genomeCache replays through the genome's own code (genome.PolicySim).
 type genomeCache struct {
-	sim  *genome.PolicySim
-	cost costs
+	sim     *genome.PolicySim
+	cost    costs
+	experts int // experts per layer: page p is expert p%experts of layer p/experts
 }
 
 // newGenome shapes a PolicySim as engine.NewBudget shapes the genome,
@@ -343,7 +344,7 @@ type genomeCache struct {
 // token's experts: for a byte budget exactly BudgetSimFor; for slots the
 // same rule in slots (cycle is then the slots of a token's experts),
 // one unit per expert. A capacity of 0 gives a cache that never hits.
-func newGenome(cost costs, limit, cycle int64) (cache, error) {
+func newGenome(cost costs, limit, cycle int64, experts int) (cache, error) {
 	if limit == 0 {
 		return missAll{}, nil
 	}
@@ -367,11 +368,11 @@ func newGenome(cost costs, limit, cycle int64) (cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &genomeCache{sim: sim, cost: cost}, nil
+	return &genomeCache{sim: sim, cost: cost, experts: experts}, nil
 }
 
 func (g *genomeCache) access(p int32, _ int) (bool, error) {
-	a, err := g.sim.Access(int(p), g.cost.of(p))
+	a, err := g.sim.AccessExpert(int(p), int(p)/g.experts, int(p)%g.experts, g.cost.of(p))
 	if err != nil {
 		return false, err
 	}
