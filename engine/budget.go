@@ -26,6 +26,8 @@ type Budget struct {
 	Prefetch *Prefetcher
 	id       genome.ArtifactID
 	unhook   func() // removes the model's OnClose hook
+	bytes    int64  // the budget
+	dense    int64  // the weights every token reads that the genome does not page
 }
 
 // BudgetOptions are NewBudgetWith's choices beyond the byte budget. The
@@ -48,9 +50,8 @@ type BudgetOptions struct {
 // Artifact is the model file's ID in b.Genome.
 func (b *Budget) Artifact() genome.ArtifactID { return b.id }
 
-// NewBudget sets up expert paging for m within bytes (split between the
-// Warm and Bench tiers, genome.BudgetFor with one token's experts as the
-// cycle). Load m with PagedExperts(params),
+// NewBudget sets up expert paging for m within bytes (genome.BudgetFor
+// with one token's experts as the cycle: all of it in the Warm tier). Load m with PagedExperts(params),
 // or llama.cpp may hold repacked copies of the experts that no paging
 // reaches.
 // Pass b.Pager.Observer() in the llama.ContextParams of every context of m,
@@ -79,7 +80,15 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if h, err := routing.HeaderFromGGUF(f); err == nil {
 		cycle = h.CycleBytes()
 	}
-	tiers, err := genome.BudgetFor(bytes, cycle)
+	// Lock no more than leaves room for the dense weights (see
+	// MemoryCheck): past that the kernel would reclaim weights every token
+	// reads, where it can reclaim the budget's Bench pages instead.
+	dense := denseBytes(f)
+	lockable := int64(-1)
+	if m, ok := memoryNow(); ok {
+		lockable = max(m.fit(dense), 0)
+	}
+	tiers, err := genome.BudgetCapped(bytes, cycle, lockable)
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
@@ -87,7 +96,7 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if err != nil {
 		return nil, err
 	}
-	b := &Budget{Genome: gm}
+	b := &Budget{Genome: gm, bytes: bytes, dense: dense}
 	fail := func(err error) (*Budget, error) {
 		if b.unhook != nil {
 			b.unhook()
@@ -135,6 +144,90 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	}
 	return b, nil
 }
+
+// denseBytes is the size of the tensors a decode reads in full every
+// token besides the experts: everything but the stacked expert tensors
+// and the token embeddings, of which a token reads one row (unless the
+// output head is tied to them).
+func denseBytes(f *gguf.File) int64 {
+	_, untied := f.Tensor("output.weight")
+	var n int64
+	for _, t := range f.Tensors {
+		name := t.Name
+		if name == "token_embd.weight" && untied {
+			continue
+		}
+		expert := false
+		for _, base := range gguf.ExpertTensorNames {
+			if strings.HasSuffix(name, "."+base+".weight") {
+				expert = true
+			}
+		}
+		if !expert {
+			n += int64(t.Size)
+		}
+	}
+	return n
+}
+
+// MemoryCheck compares what a decode within b keeps in memory with the
+// limit the process runs under (genome.MemoryLimit: its cgroup's, or the
+// machine's): the budget, the dense weights every token reads, the
+// process's anonymous memory now (KV cache and compute buffers included
+// once its contexts exist), and an eighth of the limit for the page
+// cache that reads pass through (page-ins, prefetch, the binary). When
+// they exceed the limit the kernel reclaims pages that the next token
+// reads again, and generation slows several-fold. NewBudget already
+// locks only what fits (the rest of the budget is page cache the kernel
+// may reclaim first), but a budget that does not fit still costs reads;
+// MemoryCheck then returns a warning that says so and what budget would
+// fit. It returns "" when they fit, or when the limit cannot be read.
+func (b *Budget) MemoryCheck() string {
+	if b == nil {
+		return ""
+	}
+	m, ok := memoryNow()
+	if !ok {
+		return ""
+	}
+	fit := m.fit(b.dense)
+	if b.bytes <= fit {
+		return ""
+	}
+	msg := fmt.Sprintf("budget %s + dense weights %s + anonymous memory %s + page cache %s = %s, over the %s memory limit (%s): the kernel will reclaim pages that every token reads, and generation will slow down",
+		mib(b.bytes), mib(b.dense), mib(m.anon), mib(m.slack()), mib(b.bytes+b.dense+m.anon+m.slack()), mib(m.limit), m.where)
+	if fit > 0 {
+		msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
+	}
+	return msg
+}
+
+// memory is the process's memory limit and its anonymous memory now.
+type memory struct {
+	limit, anon int64
+	where       string
+}
+
+func memoryNow() (memory, bool) {
+	limit, where, err := genome.MemoryLimit()
+	if err != nil {
+		return memory{}, false
+	}
+	anon, err := genome.AnonymousMemory()
+	if err != nil {
+		return memory{}, false
+	}
+	return memory{limit: limit, anon: anon, where: where}, true
+}
+
+// slack is the share of the limit left to the page cache.
+func (m memory) slack() int64 { return m.limit / 8 }
+
+// fit is the largest budget that leaves room for dense bytes of weights,
+// the anonymous memory and the slack; negative when nothing does.
+func (m memory) fit(dense int64) int64 { return m.limit - dense - m.anon - m.slack() }
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // Close stops the prefetch readers, lets go of llama.cpp's mapping and
 // closes the genome. It is

@@ -2,9 +2,11 @@ package engine_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/strata-llm/strata/engine"
+	"github.com/strata-llm/strata/genome"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -48,5 +50,41 @@ func TestBudgetModelClosedFirst(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("Budget.Close after the model's: %v", err)
+	}
+}
+
+// TestBudgetMemoryCheck: a budget that fits the machine draws no warning;
+// one larger than the machine's memory (or the cgroup's limit) draws a
+// warning that names the limit, the budget and the dense weights.
+func TestBudgetMemoryCheck(t *testing.T) {
+	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), engine.PagedExperts(llama.ModelParams{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	limit, where, err := genome.MemoryLimit()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		bytes int64
+		warn  bool
+	}{{1 << 20, false}, {limit + 1<<30, true}} {
+		b, err := engine.NewBudget(context.Background(), m, tc.bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := b.MemoryCheck()
+		b.Close()
+		switch {
+		case !tc.warn && w != "":
+			t.Errorf("budget of 1 MiB under %d bytes (%s): got warning %q", limit, where, w)
+		case tc.warn && (!strings.Contains(w, "over the") || !strings.Contains(w, where) || !strings.Contains(w, "dense weights")):
+			t.Errorf("budget of %d bytes over %d (%s): got warning %q", tc.bytes, limit, where, w)
+		}
+	}
+	var none *engine.Budget
+	if w := none.MemoryCheck(); w != "" {
+		t.Errorf("nil Budget: got %q", w)
 	}
 }

@@ -120,11 +120,23 @@ func Budget(budget int64) ([]TierStore, error) { return BudgetFor(budget, 0) }
 
 // BudgetFor is Budget for pages used in a cycle of cycle bytes: Warm gets
 // WarmShare(budget, cycle) instead of half, and Bench the rest, if any.
-func BudgetFor(budget, cycle int64) ([]TierStore, error) {
+func BudgetFor(budget, cycle int64) ([]TierStore, error) { return BudgetCapped(budget, cycle, -1) }
+
+// BudgetCapped is BudgetFor with at most maxLocked bytes in Warm (none
+// when it is 0, no cap when it is negative), Bench taking the rest. Locked
+// pages are the last the kernel reclaims: a budget that leaves too little
+// memory for what the process reads besides its pages (an MoE model's
+// dense weights) should lock only what fits, so that under pressure the
+// kernel reclaims the budget's Bench pages rather than the weights every
+// token reads.
+func BudgetCapped(budget, cycle, maxLocked int64) ([]TierStore, error) {
 	if budget < int64(pageSize) {
 		return nil, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", budget, pageSize, ErrBudgetTooSmall)
 	}
 	warm := alignDown(WarmShare(budget, cycle))
+	if maxLocked >= 0 {
+		warm = min(warm, alignDown(maxLocked))
+	}
 	allow, limited, err := lockAllowance()
 	if err != nil {
 		return nil, err

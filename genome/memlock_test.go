@@ -112,6 +112,41 @@ func TestBudgetTiers(t *testing.T) {
 	}
 }
 
+// TestBudgetCapped: with a cycle Warm takes the whole budget, unless
+// maxLocked caps it, when Bench takes the rest; RLIMIT_MEMLOCK still
+// caps it below that.
+func TestBudgetCapped(t *testing.T) {
+	ps := int64(pageSize)
+	for _, tt := range []struct {
+		name             string
+		maxLocked, allow int64
+		limited          bool
+		warm, bench      int64
+	}{
+		{"no cap", -1, 0, false, 8 * mib, 0},
+		{"capped", 5*mib + 7, 0, false, 5 * mib, 3 * mib},
+		{"cap over the budget", 9 * mib, 0, false, 8 * mib, 0},
+		{"nothing to lock", 0, 0, false, 0, 8 * mib},
+		{"under a page", ps - 1, 0, false, 0, 8 * mib},
+		{"RLIMIT_MEMLOCK lower", 5 * mib, 2 * mib, true, 2 * mib, 6 * mib},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stubAllowance(t, tt.allow, tt.limited)
+			tiers, err := BudgetCapped(8*mib, 3*mib, tt.maxLocked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			limits := map[TierRole]int64{}
+			for _, s := range tiers {
+				limits[s.Capacity().Role] = s.Capacity().Limit
+			}
+			if limits[TierWarm] != tt.warm || limits[TierBench] != tt.bench {
+				t.Fatalf("got warm %d bench %d, want warm %d bench %d", limits[TierWarm], limits[TierBench], tt.warm, tt.bench)
+			}
+		})
+	}
+}
+
 func TestNewLocalCapsWarmAtMemlock(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -274,6 +274,7 @@ type loaded struct {
 	model  *llama.Model
 	budget *engine.Budget
 	bytes  int64 // the budget's size
+	warned bool  // the budget's MemoryCheck warning was printed
 }
 
 func loadModel(ctx context.Context, inst instance, stderr io.Writer) (*loaded, error) {
@@ -307,7 +308,7 @@ func (l *loaded) setBudget(ctx context.Context, bytes int64, labels, prefetch bo
 	if err != nil {
 		return err
 	}
-	l.budget, l.bytes = b, bytes
+	l.budget, l.bytes, l.warned = b, bytes, false
 	if labels {
 		if err := b.Pager.LabelPageIns(l.model.Layers(), l.model.ExpertCount()); err != nil {
 			return err
@@ -382,6 +383,10 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 		return nil, err
 	}
 	defer lctx.Close()
+	if w := cur.budget.MemoryCheck(); w != "" && !cur.warned {
+		fmt.Fprintf(stderr, "bench: warning: %s\n", w)
+		cur.warned = true
+	}
 	smp, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
 	if err != nil {
 		return nil, err

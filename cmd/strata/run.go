@@ -93,7 +93,14 @@ func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Wri
 	if f.lora != "" {
 		cfg.Adapters = []engine.AdapterSpec{{Name: "lora", Path: f.lora, Scale: float32(f.loraScale), Owner: f.persona}}
 	}
-	return engine.Open(ctx, cfg)
+	e, err := engine.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if w := e.Budget().MemoryCheck(); w != "" {
+		fmt.Fprintf(stderr, "strata: warning: %s\n", w)
+	}
+	return e, nil
 }
 
 func runRun(args []string, stdout, stderr io.Writer) error {
