@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,7 @@ type Budget struct {
 	id       genome.ArtifactID
 	unhook   func() // removes the model's OnClose hook
 	bytes    int64  // the budget
+	asked    int64  // the budget asked for: more than bytes when that did not fit the memory limit
 	dense    int64  // the weights every token reads that the genome does not page
 }
 
@@ -80,13 +82,19 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if h, err := routing.HeaderFromGGUF(f); err == nil {
 		cycle = h.CycleBytes()
 	}
-	// Lock no more than leaves room for the dense weights (see
-	// MemoryCheck): past that the kernel would reclaim weights every token
-	// reads, where it can reclaim the budget's Bench pages instead.
-	dense := denseBytes(f)
+	// A budget that leaves the dense weights no room (see MemoryCheck)
+	// only makes the kernel reclaim weights that every token reads: lower
+	// it to what fits, and when nothing fits lock nothing, so that the
+	// kernel reclaims the budget's Bench pages first.
+	dense, asked := denseBytes(f), bytes
 	lockable := int64(-1)
 	if m, ok := memoryNow(); ok {
-		lockable = max(m.fit(dense), 0)
+		switch fit := m.fit(dense); {
+		case fit >= int64(os.Getpagesize()):
+			bytes = min(bytes, fit)
+		default:
+			lockable = 0
+		}
 	}
 	tiers, err := genome.BudgetCapped(bytes, cycle, lockable)
 	if err != nil {
@@ -96,7 +104,7 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if err != nil {
 		return nil, err
 	}
-	b := &Budget{Genome: gm, bytes: bytes, dense: dense}
+	b := &Budget{Genome: gm, bytes: bytes, asked: asked, dense: dense}
 	fail := func(err error) (*Budget, error) {
 		if b.unhook != nil {
 			b.unhook()
@@ -170,18 +178,24 @@ func denseBytes(f *gguf.File) int64 {
 	return n
 }
 
+// Bytes returns the budget: the one asked for, or what fitted the
+// memory limit when that was less (see MemoryCheck).
+func (b *Budget) Bytes() int64 { return b.bytes }
+
 // MemoryCheck compares what a decode within b keeps in memory with the
 // limit the process runs under (genome.MemoryLimit: its cgroup's, or the
 // machine's): the budget, the dense weights every token reads, the
-// process's anonymous memory now (KV cache and compute buffers included
-// once its contexts exist), and an eighth of the limit for the page
-// cache that reads pass through (page-ins, prefetch, the binary). When
-// they exceed the limit the kernel reclaims pages that the next token
-// reads again, and generation slows several-fold. NewBudget already
-// locks only what fits (the rest of the budget is page cache the kernel
-// may reclaim first), but a budget that does not fit still costs reads;
-// MemoryCheck then returns a warning that says so and what budget would
-// fit. It returns "" when they fit, or when the limit cannot be read.
+// process's anonymous memory (KV cache and compute buffers included once
+// its contexts exist), and an eighth of the limit for the page cache that
+// reads pass through (page-ins, prefetch, the binary). Past the limit the
+// kernel reclaims weights the next token reads again and generation slows
+// several-fold (bench-moe in a 2 GiB cgroup with its 444 MiB of dense
+// weights: 4-6 tokens/s at a budget of 1.25 GiB, 0.3 at 1.5 GiB all
+// locked). NewBudget lowers a budget that does not fit to one that does
+// (or, when none does, locks none of it); MemoryCheck returns a warning
+// that says so, or that the budget no longer fits now that the process
+// uses more memory. It returns "" when the budget fits, or when the limit
+// cannot be read.
 func (b *Budget) MemoryCheck() string {
 	if b == nil {
 		return ""
@@ -191,13 +205,19 @@ func (b *Budget) MemoryCheck() string {
 		return ""
 	}
 	fit := m.fit(b.dense)
-	if b.bytes <= fit {
+	if b.asked <= b.bytes && b.bytes <= fit {
 		return ""
 	}
-	msg := fmt.Sprintf("budget %s + dense weights %s + anonymous memory %s + page cache %s = %s, over the %s memory limit (%s): the kernel will reclaim pages that every token reads, and generation will slow down",
-		mib(b.bytes), mib(b.dense), mib(m.anon), mib(m.slack()), mib(b.bytes+b.dense+m.anon+m.slack()), mib(m.limit), m.where)
-	if fit > 0 {
-		msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
+	msg := fmt.Sprintf("budget %s + dense weights %s + anonymous memory %s + page cache %s = %s, over the %s memory limit (%s)",
+		mib(b.asked), mib(b.dense), mib(m.anon), mib(m.slack()), mib(b.asked+b.dense+m.anon+m.slack()), mib(m.limit), m.where)
+	switch {
+	case b.bytes < b.asked:
+		msg += fmt.Sprintf(": paging within %s instead", mib(b.bytes))
+	default:
+		msg += ": the kernel will reclaim weights that every token reads, and generation will slow down"
+		if fit > 0 {
+			msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
+		}
 	}
 	return msg
 }

@@ -53,9 +53,10 @@ func TestBudgetModelClosedFirst(t *testing.T) {
 	}
 }
 
-// TestBudgetMemoryCheck: a budget that fits the machine draws no warning;
-// one larger than the machine's memory (or the cgroup's limit) draws a
-// warning that names the limit, the budget and the dense weights.
+// TestBudgetMemoryCheck: a budget that fits the machine is kept and draws
+// no warning; one larger than the machine's memory (or the cgroup's
+// limit) is lowered to fit and draws a warning that names the limit, the
+// budget and the dense weights.
 func TestBudgetMemoryCheck(t *testing.T) {
 	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), engine.PagedExperts(llama.ModelParams{}))
 	if err != nil {
@@ -74,12 +75,15 @@ func TestBudgetMemoryCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := b.MemoryCheck()
+		w, got := b.MemoryCheck(), b.Bytes()
 		b.Close()
+		if tc.warn && (got >= limit || got <= 0) || !tc.warn && got != tc.bytes {
+			t.Errorf("budget of %d bytes under a limit of %d: paging within %d", tc.bytes, limit, got)
+		}
 		switch {
 		case !tc.warn && w != "":
 			t.Errorf("budget of 1 MiB under %d bytes (%s): got warning %q", limit, where, w)
-		case tc.warn && (!strings.Contains(w, "over the") || !strings.Contains(w, where) || !strings.Contains(w, "dense weights")):
+		case tc.warn && (!strings.Contains(w, "over the") || !strings.Contains(w, where) || !strings.Contains(w, "dense weights") || !strings.Contains(w, "instead")):
 			t.Errorf("budget of %d bytes over %d (%s): got warning %q", tc.bytes, limit, where, w)
 		}
 	}

@@ -134,6 +134,11 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", o.prefetch, stderr); err != nil {
 			return err
 		}
+		if cur.budget != nil {
+			// What fitted the memory limit, which the rows and Belady's
+			// replay must use (MemoryCheck warned if it is less).
+			inst.budget = cur.budget.Bytes()
+		}
 		bw := o.readBW
 		if inst.budget > 0 && bw == 0 {
 			if bw = readBW[inst.model]; bw == 0 {
@@ -314,7 +319,11 @@ func (l *loaded) setBudget(ctx context.Context, bytes int64, labels, prefetch bo
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(bytes)))
+	if w := b.MemoryCheck(); w != "" {
+		fmt.Fprintf(stderr, "bench: warning: %s\n", w)
+		l.warned = true
+	}
+	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(b.Bytes())))
 	return nil
 }
 
