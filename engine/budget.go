@@ -115,7 +115,9 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	if b.id, err = gm.RegisterArtifact(genome.GGUFSpec(f)); err != nil {
 		return fail(err)
 	}
-	if _, err := gm.AttachMappings(b.id); err != nil {
+	// The model's Close detaches before llama.cpp unmaps (below), so the
+	// genome need not check the mapping on every fault.
+	if _, err := gm.AttachMappingsWith(b.id, genome.AttachOptions{DetachedBeforeUnmap: true}); err != nil {
 		return fail(fmt.Errorf("%w (was the model loaded with mmap?)", err))
 	}
 	// The model's Close detaches the genome before llama.cpp unmaps the

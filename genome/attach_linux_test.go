@@ -207,3 +207,36 @@ func TestAttachWithoutForeignMapping(t *testing.T) {
 	_, err := fx.m.AttachMappings(fx.art)
 	wantErr(t, err, ErrNoMapping)
 }
+
+// TestAttachDetachedBeforeUnmap: a fault checks /proc/self/maps for the
+// attached mappings unless the caller promised to detach before
+// unmapping them; either way the fault locks the page in the foreign
+// mapping, and after DetachMappings the checks are back (the promise
+// went with the mappings).
+func TestAttachDetachedBeforeUnmap(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+		llama := foreignMap(t, fx.path, 4*mib)
+		if _, err := fx.m.AttachMappingsWith(fx.art, AttachOptions{DetachedBeforeUnmap: trusted}); err != nil {
+			t.Fatal(err)
+		}
+		file, _ := fx.m.File(fx.art)
+		before := file.procMaps.reads
+		for i := range int64(3) {
+			fx.pageIn(t, RangePage(fx.art, i*mib, mib))
+		}
+		reads := file.procMaps.reads - before
+		if trusted && reads != 0 || !trusted && reads < 3 {
+			t.Errorf("DetachedBeforeUnmap %v: 3 faults read /proc/self/maps %d times", trusted, reads)
+		}
+		if got := smapsLocked(t, llama); got != 3*mib {
+			t.Errorf("DetachedBeforeUnmap %v: llama's mapping has %d locked, want %d", trusted, got, 3*mib)
+		}
+		if err := fx.m.DetachMappings(fx.art); err != nil {
+			t.Fatal(err)
+		}
+		if file.trusted {
+			t.Error("after DetachMappings: still trusted")
+		}
+	}
+}

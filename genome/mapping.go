@@ -192,6 +192,10 @@ type ArtifactFile struct {
 	buf   []byte // readExact's scratch
 
 	procMaps mapsScanner // revalidate's reader; caller holds the manager's opMu
+	// trusted is set while the attached mappings' owner has promised to
+	// detach before unmapping them (AttachOptions.DetachedBeforeUnmap):
+	// revalidate then trusts them without reading /proc/self/maps.
+	trusted bool
 
 	// handed is set once a PageHandle with views into own was returned;
 	// closed once the manager closed the file. See retire.
@@ -531,8 +535,9 @@ func (a *ArtifactFile) resident(ex []Extent) (int64, error) {
 }
 
 // attach finds the other mappings of this file in /proc/self/maps and makes
-// the largest of them primary. It returns how many it found.
-func (a *ArtifactFile) attach() (int, error) {
+// the largest of them primary. It returns how many it found. trusted is
+// AttachOptions.DetachedBeforeUnmap.
+func (a *ArtifactFile) attach(trusted bool) (int, error) {
 	maj, mnr, ino, err := fileID(a.f)
 	if err != nil {
 		return 0, err
@@ -573,6 +578,7 @@ func (a *ArtifactFile) attach() (int, error) {
 	})
 	maps := append(found, a.own)
 	a.maps = maps
+	a.trusted = trusted
 	return len(found), nil
 }
 
@@ -592,7 +598,7 @@ func (a *ArtifactFile) hasForeign() bool {
 // memory, and MADV_DONTNEED on it would zero it. It returns how many
 // mappings it dropped.
 func (a *ArtifactFile) revalidate() (int, error) {
-	if !a.hasForeign() {
+	if a.trusted || !a.hasForeign() {
 		return 0, nil
 	}
 	maj, mnr, ino, err := fileID(a.f)
@@ -655,6 +661,7 @@ func (a *ArtifactFile) detach() error {
 		}
 	}
 	a.maps = []*Mapping{a.own}
+	a.trusted = false
 	return first
 }
 

@@ -107,18 +107,9 @@ func memTotal(meminfo string) (int64, string, error) {
 // and weights llama.cpp copied out of the file (repacked layouts), none
 // of which the genome pages.
 func AnonymousMemory() (int64, error) {
-	raw, err := os.ReadFile("/proc/self/status")
+	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, fmt.Errorf("genome: anonymous memory: %w: %w", ErrUnsupported, err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("genome: anonymous memory: bad RssAnon %q", rest)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("genome: anonymous memory: no RssAnon in /proc/self/status: %w", ErrUnsupported)
+	return parseStatusKB(status, "RssAnon:")
 }

@@ -20,8 +20,9 @@ import (
 // page-in cost two allocations (the path's bytes and the os.File) and an
 // open and a close per fault.
 type mapsScanner struct {
-	buf []byte
-	f   *os.File // /proc/self/maps, nil until the first read
+	buf   []byte
+	f     *os.File // /proc/self/maps, nil until the first read
+	reads int      // how many times it was read, for tests
 }
 
 // fileRun is a run of adjacent VMAs mapping one file at contiguous
@@ -75,6 +76,7 @@ func (s *mapsScanner) runs(text []byte, fn func(fileRun)) error {
 
 // read fills the buffer with /proc/self/maps, as it is now.
 func (s *mapsScanner) read() ([]byte, error) {
+	s.reads++
 	if s.f == nil {
 		f, err := os.Open("/proc/self/maps")
 		if err != nil {
