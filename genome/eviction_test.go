@@ -151,3 +151,40 @@ func TestOverlappingPagesKeepSharedBytes(t *testing.T) {
 		t.Fatalf("VmLck %d, want at least %d (b still locked)", got, want)
 	}
 }
+
+// TestPromotionWithTwoVictims: promoting a page out of a full Bench into
+// a full Warm that must give up two pages for it. Both victims go down
+// into Bench, where the promoted page's bytes count as free, but only
+// once: the second victim must make room of its own. (Counting Bench as
+// merely full, not as over its limit, let it end over by a page.) The
+// manager and the simulator both.
+func TestPromotionWithTwoVictims(t *testing.T) {
+	pg := int64(pageSize)
+	x, a, b := 0, 1, 2 // pages of 2, 1 and 2 OS pages
+	offs, sizes := []int64{0, 2 * pg, 3 * pg}, []int64{2 * pg, pg, 2 * pg}
+	fx := newFixture(t, 5*pg, []TierStore{NewWarmStore(3 * pg), NewBenchStore(2 * pg)}, ArtifactSpec{})
+	sim, err := NewPolicySim(TierNone, SimTier{TierWarm, 3 * pg}, SimTier{TierBench, 2 * pg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm: x, a; then b sends x to Bench; then x comes back, and Warm
+	// gives up a (LRU), which is not enough, and b.
+	for _, i := range []int{x, a, b, x} {
+		fx.pageIn(t, RangePage(fx.art, offs[i], sizes[i]))
+		if _, err := sim.Access(i, sizes[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []TierRole{TierWarm, TierBench} {
+		c, _ := fx.m.WorkingSet().CapacityOf(r)
+		if c.Used > c.Limit {
+			t.Errorf("manager: %s holds %d bytes, over its limit of %d", r, c.Used, c.Limit)
+		}
+		if u := sim.Used(r); u > c.Limit {
+			t.Errorf("simulator: %s holds %d bytes, over its limit of %d", r, u, c.Limit)
+		}
+	}
+	if got := fx.m.TierOf(RangePage(fx.art, 0, 2*pg)); got != TierWarm {
+		t.Errorf("promoted page in %s, want warm", got)
+	}
+}

@@ -1173,7 +1173,11 @@ func (m *Local) makeRoom(ctx context.Context, t TierRole, need int64, incoming, 
 	if need > c.Limit {
 		return recs, fmt.Errorf("genome: %s is %d bytes, tier %s holds %d: %w", incoming.ref, need, t, c.Limit, ErrPageTooLarge)
 	}
-	free := c.Available()
+	// Not c.Available(), which stops at 0: a tier a promotion is leaving
+	// stands over its limit while the victims it takes in are placed (see
+	// promote), and counting it as merely full would let each of several
+	// victims use the leaving page's bytes once more.
+	free := c.Limit - c.Used
 	var out *pageState // leaving, when it is leaving t
 	if leaving != nil && leaving.tier == t {
 		out = leaving
