@@ -233,7 +233,7 @@ func (s *PolicySim) makeRoom(t TierRole, need int64, incoming, leaving *pageStat
 		return fmt.Errorf("genome: %s is %d bytes, tier %s holds %d: %w", name, need, t, limit, ErrPageTooLarge)
 	}
 	free := limit - s.used[t] // may be negative, as in Local.makeRoom
-	var out *pageState // leaving, when it is leaving t
+	var out *pageState        // leaving, when it is leaving t
 	if leaving != nil && leaving.tier == t {
 		out = leaving
 		free += out.cost
