@@ -21,6 +21,10 @@ func init() {
 	register(command{name: "serve", summary: "serve a GGUF model over an OpenAI-compatible HTTP API", run: runServe})
 }
 
+// handlerDrain is how long serve's handlers have to end their streams
+// once the engine has stopped, before their connections are cut.
+const handlerDrain = 2 * time.Second
+
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var ef engineFlags
@@ -69,13 +73,21 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	// The engine refuses new requests and finishes (or, after the grace
-	// period, cancels) the running ones; their handlers then return, so
-	// the HTTP server's Shutdown finds its connections idle.
+	// period, cancels) the running ones; their handlers then write their
+	// last chunk and return, so the HTTP server's Shutdown finds its
+	// connections idle. Shutdown stops accepting at once, but cuts the
+	// connections only a moment after the engine is down: on the grace
+	// period's own deadline it raced the handlers' last writes, and a
+	// cancelled stream could end without its data: [DONE].
+	hctx, hcancel := context.WithCancel(context.Background())
+	defer hcancel()
 	done := make(chan error, 1)
-	go func() { done <- srv.Shutdown(sctx) }()
+	go func() { done <- srv.Shutdown(hctx) }()
 	eerr := e.Shutdown(sctx)
+	drain := time.AfterFunc(handlerDrain, hcancel)
+	defer drain.Stop()
 	herr := <-done
-	if errors.Is(herr, context.DeadlineExceeded) {
+	if errors.Is(herr, context.Canceled) {
 		herr = srv.Close()
 	}
 	log.Info("stopped", "engine", eerr, "http", herr)

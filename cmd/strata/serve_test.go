@@ -72,12 +72,19 @@ func TestRunEvents(t *testing.T) {
 // TestServeSIGTERM starts `strata serve` as a real process, streams a
 // request with curl's wire format, sends SIGTERM while a long request is
 // in flight, and checks the stream ends cleanly, the process exits 0 and
-// the audit log it kept verifies.
+// the audit log it kept verifies: with a grace period the request may
+// finish in, and with one that cancels it.
 func TestServeSIGTERM(t *testing.T) {
+	for _, grace := range []string{"3s", "1ms"} {
+		t.Run("grace="+grace, func(t *testing.T) { testServeSIGTERM(t, grace) })
+	}
+}
+
+func testServeSIGTERM(t *testing.T, grace string) {
 	path := tinyDense(t)
 	logPath := filepath.Join(t.TempDir(), "audit.log")
 	cmd := exec.Command(os.Args[0], "serve", "-m", path, "-addr", "127.0.0.1:0", "-np", "2", "-c", "2048", "-t", "2",
-		"-audit", logPath, "-grace", "3s")
+		"-audit", logPath, "-grace", grace)
 	cmd.Env = append(os.Environ(), "STRATA_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -122,7 +129,7 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatalf("serve exited with %v after SIGTERM\n%s", err, stderr.String())
 	}
 	if d := time.Since(t0); d > 30*time.Second {
-		t.Errorf("shutdown took %v with a grace of 3s", d)
+		t.Errorf("shutdown took %v with a grace of %s", d, grace)
 	}
 	if _, err := audit.Verify(logPath); err != nil {
 		t.Errorf("audit log after shutdown: %v", err)
