@@ -73,6 +73,11 @@ type Context struct {
 
 	lastBatch int              // tokens in the last decoded batch (bounds Logits)
 	adapters  []appliedAdapter // the adapter set llama.cpp has; see lora.go
+
+	// pool and poolBatch are the CPU backend's thread pools for
+	// generation and for prompt batches (the same pool when the counts
+	// agree); see setPools.
+	pool, poolBatch *C.struct_ggml_threadpool
 }
 
 // NewContext creates a context for m.
@@ -158,6 +163,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	m.contexts++
 	m.mu.Unlock()
 	C.strata_set_abort(ctx.c, ctx.abort)
+	ctx.setPools(int(C.llama_n_threads(ctx.c)), int(C.llama_n_threads_batch(ctx.c)))
 	runtime.SetFinalizer(ctx, func(c *Context) {
 		if c.c != nil {
 			logSink.emit(ggmlLogWarn, "strata: llama.Context garbage-collected without Close; its memory leaks")
@@ -183,6 +189,7 @@ func (c *Context) Close() error {
 	m.mu.Lock()
 	C.llama_free(c.c)
 	c.c = nil
+	c.freePools()
 	c.releaseAdapters()
 	m.contexts--
 	m.mu.Unlock()
@@ -235,6 +242,52 @@ func (c *Context) SetThreads(gen, batch int) {
 		return
 	}
 	C.llama_set_n_threads(c.c, C.int32_t(gen), C.int32_t(batch))
+	c.setPools(gen, batch)
+}
+
+// setPools gives the context persistent CPU thread pools of gen and
+// batch threads, as upstream's tools attach theirs. Without one, ggml's
+// CPU backend (built without OpenMP, as here) creates and joins a fresh
+// pool for every graph it computes: once per token of a dense model, and
+// once per graph split of an observed one (17 per token of bench-moe
+// under a budget, the decode stopping after each layer's router). The
+// pools' workers poll briefly between graphs (ggml's default, 50), then
+// sleep. A pool that cannot be made leaves the context on ggml's
+// per-graph pools, which compute the same.
+func (c *Context) setPools(gen, batch int) {
+	if gen <= 0 || batch <= 0 {
+		return
+	}
+	newPool := func(n int) *C.struct_ggml_threadpool {
+		tpp := C.ggml_threadpool_params_default(C.int(n))
+		return C.ggml_threadpool_new(&tpp)
+	}
+	pool := newPool(gen)
+	if pool == nil {
+		return
+	}
+	poolBatch := pool
+	if batch != gen {
+		if poolBatch = newPool(batch); poolBatch == nil {
+			C.ggml_threadpool_free(pool)
+			return
+		}
+	}
+	C.llama_attach_threadpool(c.c, pool, poolBatch)
+	c.freePools()
+	c.pool, c.poolBatch = pool, poolBatch
+}
+
+// freePools frees the thread pools; the context must have let go of them
+// (freed, or attached others).
+func (c *Context) freePools() {
+	if c.poolBatch != nil && c.poolBatch != c.pool {
+		C.ggml_threadpool_free(c.poolBatch)
+	}
+	if c.pool != nil {
+		C.ggml_threadpool_free(c.pool)
+	}
+	c.pool, c.poolBatch = nil, nil
 }
 
 // Threads returns the generation and prompt thread counts.

@@ -13,3 +13,9 @@ func (c *Context) DecodeNumber() uint64 {
 
 // PinnedPath exposes pinnedPath.
 var PinnedPath = pinnedPath
+
+// Pools reports the context's CPU thread pools: whether it has them, and
+// whether generation and batches share one.
+func (c *Context) Pools() (has, shared bool) {
+	return c.pool != nil && c.poolBatch != nil, c.pool == c.poolBatch
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -375,4 +376,38 @@ func TestInterruptScopedToDecode(t *testing.T) {
 	}
 	close(stop)
 	<-done
+}
+
+// TestThreadPools: a context computes on persistent CPU thread pools
+// (one when generation and batches use the same count, two when not),
+// SetThreads replaces them, and greedy decoding is the same on each.
+func TestThreadPools(t *testing.T) {
+	m, err := llama.LoadModel(testModel(t, "tiny-dense", gguf.TypeQ8_0), llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 128, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if has, shared := c.Pools(); !has || !shared {
+		t.Fatalf("2 and 2 threads: pools %v, shared %v; want one shared pool", has, shared)
+	}
+	prompt := []llama.Token{1, 20, 30, 40}
+	want := greedy(t, c, prompt, 8)
+	for _, th := range [][2]int{{1, 2}, {2, 1}, {1, 1}} {
+		c.SetThreads(th[0], th[1])
+		if g, b := c.Threads(); g != th[0] || b != th[1] {
+			t.Fatalf("SetThreads(%d, %d): Threads %d, %d", th[0], th[1], g, b)
+		}
+		if has, shared := c.Pools(); !has || shared != (th[0] == th[1]) {
+			t.Errorf("%v threads: pools %v, shared %v", th, has, shared)
+		}
+		c.ClearMemory(true)
+		if got := greedy(t, c, prompt, 8); !slices.Equal(got, want) {
+			t.Errorf("%v threads: got %v, want %v", th, got, want)
+		}
+	}
 }
