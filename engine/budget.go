@@ -88,8 +88,8 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	// kernel reclaims the budget's Bench pages first.
 	dense, asked := denseBytes(f), bytes
 	lockable := int64(-1)
-	if m, ok := memoryNow(); ok {
-		switch fit := m.fit(dense); {
+	if mem, ok := memoryNow(); ok {
+		switch fit := mem.fit(dense); {
 		case fit >= int64(os.Getpagesize()):
 			bytes = min(bytes, fit)
 		default:
