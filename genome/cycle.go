@@ -146,6 +146,11 @@ func (c *cycleState) addLayer(layer int) {
 func (c *cycleState) wait(st *pageState) float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.waitLocked(st)
+}
+
+// waitLocked is wait with c.mu held, for a scan over many pages.
+func (c *cycleState) waitLocked(st *pageState) float64 {
 	layer := int(st.ref.Offset.Layer)
 	if layer >= len(c.pos) || c.pos[layer] < 0 || c.cur < 0 || st.lastVisit == 0 {
 		return math.Inf(1)

@@ -98,10 +98,12 @@ func pickVictim(p EvictionPolicy, cands map[*pageState]struct{}) *pageState {
 
 // pickCycleVictim is pickVictim for PolicyCycle: the expert with the
 // longest expected wait (the least recently used of equals), else the
-// least recently used other page.
+// least recently used other page. It holds each cycle's lock across the
+// run of its pages, not once per page.
 func pickCycleVictim(cands map[*pageState]struct{}) *pageState {
 	var best, other *pageState
 	bestWait := math.Inf(-1)
+	var held *cycleState
 	for st := range cands {
 		if st.cyc == nil {
 			if other == nil || st.lastAccess.Load() < other.lastAccess.Load() {
@@ -109,10 +111,20 @@ func pickCycleVictim(cands map[*pageState]struct{}) *pageState {
 			}
 			continue
 		}
-		w := st.cyc.wait(st)
+		if st.cyc != held {
+			if held != nil {
+				held.mu.Unlock()
+			}
+			held = st.cyc
+			held.mu.Lock()
+		}
+		w := held.waitLocked(st)
 		if best == nil || w > bestWait || w == bestWait && st.lastAccess.Load() < best.lastAccess.Load() {
 			best, bestWait = st, w
 		}
+	}
+	if held != nil {
+		held.mu.Unlock()
 	}
 	if best != nil {
 		return best

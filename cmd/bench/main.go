@@ -319,10 +319,6 @@ func (l *loaded) setBudget(ctx context.Context, bytes int64, labels, prefetch bo
 			return err
 		}
 	}
-	if w := b.MemoryCheck(); w != "" {
-		fmt.Fprintf(stderr, "bench: warning: %s\n", w)
-		l.warned = true
-	}
 	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(b.Bytes())))
 	return nil
 }
@@ -392,6 +388,8 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 		return nil, err
 	}
 	defer lctx.Close()
+	// Once the context's KV cache and buffers count in the process's
+	// memory: whether the budget was lowered to fit, or no longer fits.
 	if w := cur.budget.MemoryCheck(); w != "" && !cur.warned {
 		fmt.Fprintf(stderr, "bench: warning: %s\n", w)
 		cur.warned = true
