@@ -1,6 +1,6 @@
 package llama
 
-// #cgo CPPFLAGS: -I${SRCDIR}/../third_party/llama.cpp/include -I${SRCDIR}/../third_party/llama.cpp/ggml/include
+// #cgo CPPFLAGS: -I${SRCDIR}/../third_party/llama.cpp/include -I${SRCDIR}/../third_party/llama.cpp/src -I${SRCDIR}/../third_party/llama.cpp/ggml/include
 // #cgo CXXFLAGS: -std=c++17
 // #include "shim.h"
 import "C"

@@ -580,3 +580,40 @@ func (m *Model) metaInt(suffix string) int {
 	}
 	return n
 }
+
+// TensorPlace says where llama.cpp keeps one weight tensor of a loaded
+// model.
+type TensorPlace struct {
+	Name string
+	// Data is the address of the tensor's bytes in Buffer's memory: in
+	// the model file's mapping when llama.cpp serves the tensor straight
+	// from it (host buffer "CPU_Mapped"), elsewhere when it copied it
+	// (a repacked layout, "CPU_REPACK"; a GPU, "CUDA0"). 0 when the
+	// tensor has no data.
+	Data   uintptr
+	Bytes  int64
+	Host   bool   // Buffer is in host memory, where Data can be read
+	Buffer string // the buffer type's name
+}
+
+// Tensors lists the model's weight tensors and where llama.cpp put them,
+// in llama.cpp's order. It returns nil once the model is closed.
+func (m *Model) Tensors() []TensorPlace {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c == nil {
+		return nil
+	}
+	n := int(C.strata_model_n_tensors(m.c))
+	out := make([]TensorPlace, 0, n)
+	for i := range n {
+		var p C.strata_tensor_place
+		name := C.strata_model_tensor(m.c, C.int32_t(i), &p)
+		if name == nil {
+			break
+		}
+		out = append(out, TensorPlace{Name: C.GoString(name), Data: uintptr(p.data), Bytes: int64(p.nbytes),
+			Host: p.host != 0, Buffer: C.GoString(p.buffer)})
+	}
+	return out
+}

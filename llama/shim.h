@@ -45,6 +45,20 @@ int32_t strata_sample(struct llama_sampler *s, struct llama_context *ctx, int32_
 void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n);
 
 int strata_tensor_is_host(const struct ggml_tensor *t);
+
+// strata_tensor_place is where llama.cpp put one weight tensor.
+typedef struct strata_tensor_place {
+	uintptr_t data;     // the tensor's bytes (in the buffer's memory)
+	size_t nbytes;
+	int host;           // the buffer is in host memory
+	const char *buffer; // the buffer type's name: CPU_Mapped, CPU_REPACK, CUDA0, ...
+} strata_tensor_place;
+
+// strata_model_n_tensors and strata_model_tensor list the weight tensors
+// of a loaded model (tensors.cpp): strata_model_tensor fills out for
+// tensor i and returns its name, or NULL past the end.
+int32_t strata_model_n_tensors(const struct llama_model *m);
+const char *strata_model_tensor(const struct llama_model *m, int32_t i, strata_tensor_place *out);
 void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n);
 
 #endif
