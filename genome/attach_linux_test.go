@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -238,5 +239,81 @@ func TestAttachDetachedBeforeUnmap(t *testing.T) {
 		if file.trusted {
 			t.Error("after DetachMappings: still trusted")
 		}
+	}
+}
+
+// alignedForeignMap maps p like foreignMap, without MAP_POPULATE, at an
+// address aligned to maxFolio, so that the kernel may map whole folios of
+// it with one PMD each.
+func alignedForeignMap(tb testing.TB, p string, size int) []byte {
+	tb.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	span := size + int(maxFolio)
+	res, err := unix.Mmap(-1, 0, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Munmap(res) })
+	skip := int((sliceAddr(res)+uintptr(maxFolio)-1)&^(uintptr(maxFolio)-1) - sliceAddr(res))
+	ptr, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Pointer(&res[skip]), uintptr(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return unsafe.Slice((*byte)(ptr), size)
+}
+
+// smapsSum sums field (e.g. "FilePmdMapped:") over the VMAs inside b, in
+// bytes.
+func smapsSum(tb testing.TB, b []byte, field string) int64 {
+	tb.Helper()
+	var total int64
+	walkSmaps(tb, b, func(f []string) {
+		if f != nil && f[0] == field {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			total += kb << 10
+		}
+	})
+	return total
+}
+
+// TestPageInMapsWholeFolios: a page-in through an attached mapping reads
+// the maxFolio-aligned blocks inside the page as whole folios, which the
+// kernel maps with one PMD each, and the unaligned ends exactly: nothing
+// outside the page is read. Read exactly, page by page, the same bytes
+// land in small folios that no PMD can map (the cache is dropped first,
+// so the test does not see the folios of the file's write).
+func TestPageInMapsWholeFolios(t *testing.T) {
+	if maxFolio != 2*mib {
+		t.Skipf("largest page-cache folio %d bytes, not 2 MiB: no THP here", maxFolio)
+	}
+	const size = 12 * mib
+	fx := newFixture(t, size, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	llama := alignedForeignMap(t, fx.path, size)
+	if _, err := fx.m.AttachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := fx.m.File(fx.art)
+	if pm := file.Mappings()[0]; pm.Addr() != sliceAddr(llama) || !pm.huge {
+		t.Skip("MADV_HUGEPAGE refused on the attached mapping: THP disabled here")
+	}
+	dropCache(t, fx.path)
+	// 1.5 MiB to 9.5 MiB: the blocks at 2, 4 and 6 MiB are inside.
+	page := RangePage(fx.art, 3*mib/2, 8*mib)
+	fx.pageIn(t, page)
+	if got, want := smapsSum(t, llama, "FilePmdMapped:"), int64(6*mib); got != want {
+		t.Errorf("FilePmdMapped after the page-in: %d, want %d (three whole blocks)", got, want)
+	}
+	if got, want := cachedBytes(t, fx.path, 0, size), int64(8*mib); got != want {
+		t.Errorf("page cache holds %d bytes of the file, want the page's %d", got, want)
+	}
+	if got := smapsLocked(t, llama); got != 8*mib {
+		t.Errorf("locked in llama's mapping: %d, want %d", got, 8*mib)
 	}
 }

@@ -130,28 +130,52 @@ func BudgetFor(budget, cycle int64) ([]TierStore, error) { return BudgetCapped(b
 // kernel reclaims the budget's Bench pages rather than the weights every
 // token reads.
 func BudgetCapped(budget, cycle, maxLocked int64) ([]TierStore, error) {
-	if budget < int64(pageSize) {
-		return nil, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", budget, pageSize, ErrBudgetTooSmall)
+	tiers, _, err := BudgetTiers(BudgetSpec{Budget: budget, Cycle: cycle, MaxLocked: maxLocked})
+	return tiers, err
+}
+
+// BudgetSpec describes the tiers BudgetTiers makes.
+type BudgetSpec struct {
+	Budget    int64 // bytes of pages held in memory, Warm and Bench together
+	Cycle     int64 // bytes of the cycle the pages are used in, or 0 (WarmShare)
+	MaxLocked int64 // at most this many of Budget's bytes in Warm: 0 none, negative no cap
+	// Pinned is room Warm gets beyond Budget for pages the caller pages
+	// in and pins there before any other, and keeps: the weights every
+	// step reads, which under memory pressure the kernel would otherwise
+	// reclaim before the budget's own locked pages. RLIMIT_MEMLOCK is
+	// spent on them first; when it cannot hold them all, they get none.
+	Pinned int64
+}
+
+// BudgetTiers returns the tiers s describes, as BudgetCapped, with Warm
+// grown by the pinned room it granted (s.Pinned in whole OS pages, or 0).
+func BudgetTiers(s BudgetSpec) (tiers []TierStore, pinned int64, err error) {
+	if s.Budget < int64(pageSize) {
+		return nil, 0, fmt.Errorf("genome: budget of %d bytes, OS page %d: %w", s.Budget, pageSize, ErrBudgetTooSmall)
 	}
-	warm := alignDown(WarmShare(budget, cycle))
-	if maxLocked >= 0 {
-		warm = min(warm, alignDown(maxLocked))
+	warm := alignDown(WarmShare(s.Budget, s.Cycle))
+	if s.MaxLocked >= 0 {
+		warm = min(warm, alignDown(s.MaxLocked))
 	}
+	pinned = alignUp(max(s.Pinned, 0))
 	allow, limited, err := lockAllowance()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if limited {
-		warm = min(warm, alignDown(allow))
+		if allow < pinned {
+			pinned = 0
+		}
+		warm = min(warm, alignDown(allow-pinned))
 	}
-	tiers := []TierStore{NewColdStore()}
-	if bench := alignDown(budget - warm); bench > 0 { // a limit of 0 would be none
+	tiers = []TierStore{NewColdStore()}
+	if bench := alignDown(s.Budget - warm); bench > 0 { // a limit of 0 would be none
 		tiers = append([]TierStore{NewBenchStore(bench)}, tiers...)
 	}
-	if warm > 0 {
-		tiers = append([]TierStore{NewWarmStore(warm)}, tiers...)
+	if warm+pinned > 0 {
+		tiers = append([]TierStore{NewWarmStore(warm + pinned)}, tiers...)
 	}
-	return tiers, nil
+	return tiers, pinned, nil
 }
 
 // WarmShare returns the share of budget that BudgetFor gives the Warm

@@ -136,6 +136,7 @@ type Mapping struct {
 	size  int64 // bytes mapped
 	off   int64 // file offset mapped at addr
 	owned bool
+	huge  bool   // MADV_HUGEPAGE took, and addr maps a maxFolio-aligned offset at a maxFolio-aligned address
 	data  []byte // owned mappings only
 	seen  bool   // scratch for revalidate; caller holds the manager's opMu
 }
@@ -351,13 +352,52 @@ func (a *ArtifactFile) fault(ex []Extent, op func(m *Mapping, c Extent) error) e
 			}
 			continue
 		}
-		// Read and map chunk by chunk: the minor faults of one chunk run
-		// while the readahead of the next is in flight.
-		if err := a.readExact(e, func(c Extent) error { return op(m, c) }); err != nil {
-			return err
+		// The maxFolio-aligned blocks inside the extent are read by op's
+		// own faults on a huge mapping, one folio each, mapped whole
+		// (hugeBlocks); the rest exactly, chunk by chunk: the minor faults
+		// of one chunk run while the readahead of the next is in flight.
+		lo, hi := hugeBlocks(m, e)
+		for _, c := range [...]Extent{{e.Off, lo - e.Off}, {lo, hi - lo}, {hi, e.End() - hi}} {
+			var err error
+			switch {
+			case c.Len <= 0:
+			case c.Off == lo:
+				err = op(m, c)
+			default:
+				err = a.readExact(c, func(c Extent) error { return op(m, c) })
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// hugeBlocks returns the maxFolio-aligned part [lo, hi) of extent e that
+// m reads and maps in whole folios; lo == hi == e.End() when there is
+// none.
+//
+// On a mapping with MADV_HUGEPAGE (and MADV_RANDOM), a fault on a page
+// that is not cached reads exactly the aligned maxFolio block around it
+// into one folio, and maps it with one PMD when the mapping's address is
+// aligned like the file offset. A block inside the extent holds only the
+// page's bytes, so nothing outside the budget is read. Mapped by PMD, a
+// block costs the kernel one page-table entry instead of 512, and the
+// CPU one TLB entry: on this project's VM (shadow paging), reading 256
+// MiB of cached file through fresh 4 KiB mappings took 178 ms, through
+// PMD mappings 12.5 ms, and 8-11 ms mapped already. The blocks of dense
+// weights (long runs) gain most; a typical expert's slices (1.9 MiB in
+// bench-moe) hold no whole block.
+func hugeBlocks(m *Mapping, e Extent) (lo, hi int64) {
+	if !m.huge {
+		return e.End(), e.End()
+	}
+	lo, hi = (e.Off+maxFolio-1)&^(maxFolio-1), e.End()&^(maxFolio-1)
+	if hi <= lo {
+		return e.End(), e.End()
+	}
+	return lo, hi
 }
 
 // readChunk is the size of one exact read; the buffer is reused.
@@ -569,6 +609,12 @@ func (a *ArtifactFile) attach(trusted bool) (int, error) {
 		if err := sysRandom(m.addr, m.size); err != nil {
 			return 0, err
 		}
+		// Blocks of whole folios are read and mapped whole (hugeBlocks)
+		// where the kernel lets them be: THP built in, and the mapping
+		// aligned. MADV_HUGEPAGE stays after DetachMappings: it only
+		// makes llama.cpp's own faults read and map whole blocks too.
+		m.huge = maxFolio > int64(pageSize) && (m.addr-uintptr(m.off))%uintptr(maxFolio) == 0 &&
+			sysHugePage(m.addr, m.size) == nil
 	}
 	if len(found) == 0 {
 		return 0, fmt.Errorf("genome: %s (inode %d): %w", a.Path, ino, ErrNoMapping)

@@ -114,25 +114,30 @@ func TestBudgetTiers(t *testing.T) {
 
 // TestBudgetCapped: with a cycle Warm takes the whole budget, unless
 // maxLocked caps it, when Bench takes the rest; RLIMIT_MEMLOCK still
-// caps it below that.
+// caps it below that. Pinned room is added to Warm beyond the budget and
+// spends the allowance first, all or nothing.
 func TestBudgetCapped(t *testing.T) {
 	ps := int64(pageSize)
 	for _, tt := range []struct {
-		name             string
-		maxLocked, allow int64
-		limited          bool
-		warm, bench      int64
+		name                     string
+		maxLocked, pinned, allow int64
+		limited                  bool
+		warm, bench, granted     int64
 	}{
-		{"no cap", -1, 0, false, 8 * mib, 0},
-		{"capped", 5*mib + 7, 0, false, 5 * mib, 3 * mib},
-		{"cap over the budget", 9 * mib, 0, false, 8 * mib, 0},
-		{"nothing to lock", 0, 0, false, 0, 8 * mib},
-		{"under a page", ps - 1, 0, false, 0, 8 * mib},
-		{"RLIMIT_MEMLOCK lower", 5 * mib, 2 * mib, true, 2 * mib, 6 * mib},
+		{"no cap", -1, 0, 0, false, 8 * mib, 0, 0},
+		{"capped", 5*mib + 7, 0, 0, false, 5 * mib, 3 * mib, 0},
+		{"cap over the budget", 9 * mib, 0, 0, false, 8 * mib, 0, 0},
+		{"nothing to lock", 0, 0, 0, false, 0, 8 * mib, 0},
+		{"under a page", ps - 1, 0, 0, false, 0, 8 * mib, 0},
+		{"RLIMIT_MEMLOCK lower", 5 * mib, 0, 2 * mib, true, 2 * mib, 6 * mib, 0},
+		{"pinned", -1, 3*mib - 5, 0, false, 11 * mib, 0, 3 * mib},
+		{"pinned, nothing else locked", 0, 3 * mib, 0, false, 3 * mib, 8 * mib, 3 * mib},
+		{"pinned first under RLIMIT_MEMLOCK", -1, 3 * mib, 5 * mib, true, 5 * mib, 6 * mib, 3 * mib},
+		{"pinned over RLIMIT_MEMLOCK", -1, 3 * mib, 2 * mib, true, 2 * mib, 6 * mib, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stubAllowance(t, tt.allow, tt.limited)
-			tiers, err := BudgetCapped(8*mib, 3*mib, tt.maxLocked)
+			tiers, granted, err := BudgetTiers(BudgetSpec{Budget: 8 * mib, Cycle: 3 * mib, MaxLocked: tt.maxLocked, Pinned: tt.pinned})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,8 +145,15 @@ func TestBudgetCapped(t *testing.T) {
 			for _, s := range tiers {
 				limits[s.Capacity().Role] = s.Capacity().Limit
 			}
-			if limits[TierWarm] != tt.warm || limits[TierBench] != tt.bench {
-				t.Fatalf("got warm %d bench %d, want warm %d bench %d", limits[TierWarm], limits[TierBench], tt.warm, tt.bench)
+			if limits[TierWarm] != tt.warm || limits[TierBench] != tt.bench || granted != tt.granted {
+				t.Fatalf("got warm %d bench %d pinned %d, want warm %d bench %d pinned %d",
+					limits[TierWarm], limits[TierBench], granted, tt.warm, tt.bench, tt.granted)
+			}
+			if tt.pinned == 0 {
+				capped, err := BudgetCapped(8*mib, 3*mib, tt.maxLocked)
+				if err != nil || len(capped) != len(tiers) {
+					t.Fatalf("BudgetCapped: %d tiers, %v; BudgetTiers made %d", len(capped), err, len(tiers))
+				}
 			}
 		})
 	}

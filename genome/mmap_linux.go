@@ -135,6 +135,12 @@ func sysRandom(addr uintptr, n int64) error {
 	return sysMadvise(addr, n, unix.MADV_RANDOM, "MADV_RANDOM")
 }
 
+// sysHugePage asks for transparent huge pages on the range
+// (MADV_HUGEPAGE); it fails where THP is not built in.
+func sysHugePage(addr uintptr, n int64) error {
+	return sysMadvise(addr, n, unix.MADV_HUGEPAGE, "MADV_HUGEPAGE")
+}
+
 // sysNormal restores the kernel's default read-around (MADV_NORMAL).
 func sysNormal(addr uintptr, n int64) error {
 	return sysMadvise(addr, n, unix.MADV_NORMAL, "MADV_NORMAL")

@@ -29,6 +29,7 @@ func sysWriteBack(f *os.File, off, n int64) error       { return ErrUnsupported 
 func largestFolio() int64                               { return int64(pageSize) }
 func sysRandom(addr uintptr, n int64) error             { return ErrUnsupported }
 func sysNormal(addr uintptr, n int64) error             { return ErrUnsupported }
+func sysHugePage(addr uintptr, n int64) error           { return ErrUnsupported }
 func openRandom(path string) (*os.File, error)          { return nil, ErrUnsupported }
 func sysResident(addr uintptr, n int64) (int64, error)  { return 0, ErrUnsupported }
 func fileID(f *os.File) (uint32, uint32, uint64, error) {
