@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,7 +19,9 @@ import (
 // Budget runs a loaded MoE model's experts within a byte budget: a genome
 // over the model file, attached to llama.cpp's mapping, with every expert
 // evicted to Cold and an ExpertPager to page them back in as the router
-// picks them. Dense weights stay where llama.cpp's load put them.
+// picks them. The dense weights that llama.cpp reads from the same
+// mapping (not those it copied into repacked layouts or onto a GPU) are
+// locked in the Warm tier beside the budget, pinned (see Pinned).
 type Budget struct {
 	Genome *genome.Local
 	Pager  *ExpertPager
@@ -30,6 +34,7 @@ type Budget struct {
 	bytes    int64  // the budget
 	asked    int64  // the budget asked for: more than bytes when that did not fit the memory limit
 	dense    int64  // the weights every token reads that the genome does not page
+	pinned   int64  // bytes of them pinned in Warm
 }
 
 // BudgetOptions are NewBudgetWith's choices beyond the byte budget. The
@@ -86,19 +91,31 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	// only makes the kernel reclaim weights that every token reads: lower
 	// it to what fits, and when nothing fits lock nothing, so that the
 	// kernel reclaims the budget's Bench pages first.
+	//
+	// The dense weights read from the file mapping are locked (pinned in
+	// Warm, beside the budget): they count against the memory limit
+	// anyway, and unlocked they are what the kernel reclaims when the
+	// experts' page-ins press on it. Mapped with MADV_RANDOM (genome
+	// AttachMappings), each such fault then reads one page: in a 2 GiB
+	// cgroup bench-moe's decode took 54,000 major faults in 66 tokens,
+	// 40,000 of them in the output head.
 	dense, asked := denseBytes(f), bytes
+	pins := mappedDense(f, m.Tensors())
 	lockable := int64(-1)
 	if mem, ok := memoryNow(); ok {
 		switch fit := mem.fit(dense); {
 		case fit >= int64(os.Getpagesize()):
 			bytes = min(bytes, fit)
 		default:
-			lockable = 0
+			lockable, pins = 0, nil
 		}
 	}
-	tiers, err := genome.BudgetCapped(bytes, cycle, lockable)
+	tiers, pinned, err := genome.BudgetTiers(genome.BudgetSpec{Budget: bytes, Cycle: cycle, MaxLocked: lockable, Pinned: pageBytes(pins)})
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
+	}
+	if pinned == 0 {
+		pins = nil // RLIMIT_MEMLOCK cannot hold them
 	}
 	gm, err := genome.NewLocal(genome.Config{Tiers: tiers, NoProfiles: opt.NoProfiles})
 	if err != nil {
@@ -134,6 +151,9 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 			return fail(err)
 		}
 	}
+	if b.pinned, err = b.pin(ctx, self, pins); err != nil {
+		return fail(err)
+	}
 	experts, err := gm.Pages(b.id, genome.PageExpert)
 	if err != nil {
 		return fail(err)
@@ -156,29 +176,130 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 }
 
 // denseBytes is the size of the tensors a decode reads in full every
-// token besides the experts: everything but the stacked expert tensors
-// and the token embeddings, of which a token reads one row (unless the
-// output head is tied to them).
+// token besides the experts (isDense).
 func denseBytes(f *gguf.File) int64 {
-	_, untied := f.Tensor("output.weight")
 	var n int64
 	for _, t := range f.Tensors {
-		name := t.Name
-		if name == "token_embd.weight" && untied {
-			continue
-		}
-		expert := false
-		for _, base := range gguf.ExpertTensorNames {
-			if strings.HasSuffix(name, "."+base+".weight") {
-				expert = true
-			}
-		}
-		if !expert {
+		if isDense(f, t.Name) {
 			n += int64(t.Size)
 		}
 	}
 	return n
 }
+
+// isDense reports whether a decode reads tensor name of f in full every
+// token: everything but the stacked expert tensors and the token
+// embeddings, of which a token reads one row (unless the output head is
+// tied to them).
+func isDense(f *gguf.File, name string) bool {
+	if name == "token_embd.weight" {
+		_, untied := f.Tensor("output.weight")
+		return !untied
+	}
+	for _, base := range gguf.ExpertTensorNames {
+		if strings.HasSuffix(name, "."+base+".weight") {
+			return false
+		}
+	}
+	return true
+}
+
+// placed is a tensor's bytes in the file and where llama.cpp keeps them.
+type placed struct {
+	genome.Extent
+	data uintptr
+}
+
+// mappedDense returns the dense tensors of f (isDense) that llama.cpp
+// keeps in a host buffer, in file order: the candidates to pin. pin keeps
+// those it finds in llama.cpp's mapping of the file.
+func mappedDense(f *gguf.File, places []llama.TensorPlace) []placed {
+	var out []placed
+	for _, p := range places {
+		t, ok := f.Tensor(p.Name)
+		if !ok || !p.Host || p.Data == 0 || t.Size == 0 || !isDense(f, p.Name) {
+			continue
+		}
+		out = append(out, placed{genome.Extent{Off: int64(t.Offset), Len: int64(t.Size)}, p.Data})
+	}
+	slices.SortFunc(out, func(a, b placed) int { return cmp.Compare(a.Off, b.Off) })
+	return out
+}
+
+// runs merges the extents of ts (sorted) that share an OS page or touch.
+func runs(ts []placed) []genome.Extent {
+	ps := int64(os.Getpagesize())
+	var out []genome.Extent
+	for _, t := range ts {
+		if n := len(out); n > 0 && t.Off <= (out[n-1].End()+ps-1)&^(ps-1) {
+			out[n-1].Len = max(out[n-1].End(), t.End()) - out[n-1].Off
+			continue
+		}
+		out = append(out, t.Extent)
+	}
+	return out
+}
+
+// pageBytes is the memory the extents of ts take in whole OS pages: what
+// the genome charges for Range pages of their runs.
+func pageBytes(ts []placed) int64 {
+	ps := int64(os.Getpagesize())
+	var n int64
+	for _, e := range runs(ts) {
+		n += (e.End()+ps-1)&^(ps-1) - e.Off&^(ps-1)
+	}
+	return n
+}
+
+// pin pages the tensors ts (mappedDense's) that llama.cpp reads from its
+// own mapping of the file into Warm, as Range pages of their runs, and
+// pins them there, acting as self; it returns the bytes pinned. A tensor
+// whose bytes are not at its offset's address in a mapping the genome
+// did not make is a copy, and left alone.
+func (b *Budget) pin(ctx context.Context, self genome.PersonaID, ts []placed) (int64, error) {
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	af, err := b.Genome.File(b.id)
+	if err != nil {
+		return 0, err
+	}
+	mapped := ts[:0:0]
+	for _, t := range ts {
+		if inForeignMapping(af.Mappings(), t) {
+			mapped = append(mapped, t)
+		}
+	}
+	var n int64
+	for _, r := range runs(mapped) {
+		ref := genome.RangePage(b.id, r.Off, r.Len)
+		if err := b.Genome.Pin(self, ref); err != nil {
+			return n, fmt.Errorf("pin dense weights %s: %w", ref, err)
+		}
+		if _, _, err := b.Genome.PageIn(ctx, self, ref); err != nil {
+			return n, fmt.Errorf("lock dense weights %s: %w", ref, err)
+		}
+	}
+	return pageBytes(mapped), nil
+}
+
+// inForeignMapping reports whether t's bytes are at its file offset's
+// address in a mapping the genome did not make (llama.cpp's).
+func inForeignMapping(maps []*genome.Mapping, t placed) bool {
+	for _, m := range maps {
+		if !m.Owned() && t.Off >= m.FileOffset() && t.End() <= m.FileOffset()+m.Len() &&
+			t.data == m.Addr()+uintptr(t.Off-m.FileOffset()) {
+			return true
+		}
+	}
+	return false
+}
+
+// Pinned returns the bytes of dense weights b keeps locked in memory
+// beside the budget: those llama.cpp reads from the file mapping, unless
+// RLIMIT_MEMLOCK could not hold them all or the memory limit leaves no
+// room to lock anything (MemoryCheck).
+func (b *Budget) Pinned() int64 { return b.pinned }
 
 // Bytes returns the budget: the one asked for, or what fitted the
 // memory limit when that was less (see MemoryCheck).

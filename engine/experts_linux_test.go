@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/strata-llm/strata/engine"
@@ -70,5 +71,90 @@ func TestPagedExpertsStayFileBacked(t *testing.T) {
 		t.Error("PagedExperts: decoding read no expert bytes from the file mapping; the experts were copied out of it, and the genome cannot page them")
 	} else {
 		t.Logf("PagedExperts: decoding faulted %d expert bytes in from the mapping", got)
+	}
+}
+
+// TestBudgetPinsDenseWeights: a Budget locks the dense weights llama.cpp
+// reads from the file mapping as pinned Range pages in Warm, beside the
+// experts' budget, where decoding under that budget leaves them; and it
+// leaves alone the matrices llama.cpp repacked out of the mapping (Q4_0),
+// whose file bytes no decode reads.
+func TestBudgetPinsDenseWeights(t *testing.T) {
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
+		t.Run(typ.String(), func(t *testing.T) {
+			spec, err := modelgen.Preset("tiny-moe")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "pin.gguf")
+			if err := modelgen.Write(path, spec, modelgen.Options{Type: typ, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			f, err := gguf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.LoadModel(path, engine.PagedExperts(llama.ModelParams{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			const budget = 256 << 10 // a few of tiny-moe's experts
+			b, err := engine.NewBudget(context.Background(), m, budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			prompt, _ := m.Vocab().Tokenize("which weights stay locked?", true, false)
+			generateGreedy(t, m, b.Pager.Observer(), prompt, 6, nil)
+			if err := b.Pager.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if b.Pager.Busy() <= 0 {
+				t.Error("Pager.Busy: 0 after a decode that paged experts in")
+			}
+
+			var pinned []genome.PageOffset
+			var bytes int64
+			for _, p := range b.Genome.WorkingSet().Pages {
+				if p.Ref.Kind != genome.PageRange {
+					continue
+				}
+				if !p.Pinned || p.Tier != genome.TierWarm {
+					t.Errorf("%s: in %s, pinned %v; want pinned in Warm", p.Ref, p.Tier, p.Pinned)
+				}
+				pinned = append(pinned, p.Ref.Offset)
+				bytes += p.Bytes
+			}
+			if bytes != b.Pinned() || bytes == 0 {
+				t.Fatalf("pinned Range pages hold %d bytes, Budget.Pinned %d; want the same, not 0", bytes, b.Pinned())
+			}
+			covered := func(off, n int64) bool {
+				for _, o := range pinned {
+					if off >= o.Off && off+n <= o.Off+o.Len {
+						return true
+					}
+				}
+				return false
+			}
+			places := map[string]llama.TensorPlace{}
+			for _, p := range m.Tensors() {
+				places[p.Name] = p
+			}
+			_, untied := f.Tensor("output.weight")
+			for _, ti := range f.Tensors {
+				p := places[ti.Name]
+				// A token reads one row of an untied embedding: not dense.
+				dense := !strings.Contains(ti.Name, "_exps") && (ti.Name != "token_embd.weight" || !untied)
+				want := dense && p.Buffer == "CPU_Mapped"
+				if got := covered(int64(ti.Offset), int64(ti.Size)); got != want {
+					t.Errorf("%s (%s, buffer %s): pinned %v, want %v", ti.Name, ti.Type, p.Buffer, got, want)
+				}
+			}
+			if locked, err := genome.LockedBytes(); err != nil || locked < b.Pinned() {
+				t.Errorf("VmLck %d (%v), below the %d bytes pinned", locked, err, b.Pinned())
+			}
+			t.Logf("%d bytes of dense weights pinned in %d pages", bytes, len(pinned))
+		})
 	}
 }

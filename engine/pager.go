@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/strata-llm/strata/genome"
 	"github.com/strata-llm/strata/llama"
@@ -37,9 +39,18 @@ type ExpertPager struct {
 	// and reads them (Budget's Prefetch); set before the first Observer.
 	pf *Prefetcher
 
+	busy atomic.Int64 // nanoseconds the observers spent, all contexts together
+
 	mu  sync.Mutex
 	err error
 }
+
+// Busy returns the time the decodes spent in the pager, all its
+// observers together: paging experts in (waiting on their reads and
+// evicting others) and, with a Prefetcher, predicting. llama.cpp's graph
+// computation stops at each observed tensor until the observer returns,
+// so this is time the decode did not compute.
+func (p *ExpertPager) Busy() time.Duration { return time.Duration(p.busy.Load()) }
 
 // NewExpertPager pages the experts of artifact id (registered with
 // gm.RegisterGGUF and attached with gm.AttachMappings) on behalf of
@@ -75,7 +86,12 @@ func (p *ExpertPager) ObserverWithFaults(onFault FaultFunc) *llama.Observer {
 		o.pf = p.pf.newState()
 		prefixes = append(prefixes, "ffn_inp")
 	}
-	return &llama.Observer{Prefixes: prefixes, Func: func(t *llama.Tensor) bool { return p.observe(t, o) }}
+	return &llama.Observer{Prefixes: prefixes, Func: func(t *llama.Tensor) bool {
+		start := time.Now()
+		ok := p.observe(t, o)
+		p.busy.Add(int64(time.Since(start)))
+		return ok
+	}}
 }
 
 // topkPrefix names the router's choice of experts, one tensor per layer.

@@ -319,7 +319,11 @@ func (l *loaded) setBudget(ctx context.Context, bytes int64, labels, prefetch bo
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s\n", sizeString(uint64(b.Bytes())))
+	pinned := ""
+	if n := b.Pinned(); n > 0 {
+		pinned = fmt.Sprintf("; %s of dense weights locked beside it", sizeString(uint64(n)))
+	}
+	fmt.Fprintf(stderr, "bench: experts paged through the genome within %s%s\n", sizeString(uint64(b.Bytes())), pinned)
 	return nil
 }
 
@@ -347,7 +351,7 @@ func (l *loaded) reportPrefetch(w io.Writer) {
 	}
 	st := l.budget.Prefetch.Stats()
 	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f; reads off the decoding thread: %d predicted experts, %d routed ones beside the decode's own, %s\n",
-		sizeString(uint64(l.bytes)), st.Recall(), st.Precision(), st.Queued, st.FannedOut, sizeString(st.BytesRead))
+		sizeString(uint64(l.budget.Bytes())), st.Recall(), st.Precision(), st.Queued, st.FannedOut, sizeString(st.BytesRead))
 }
 
 func (l *loaded) close(stderr io.Writer) error {
@@ -514,8 +518,8 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 			return nil, err
 		}
 		r.paging = &pg
-		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in\n",
-			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20))
+		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in; the decode spent %.2f s of %.2f s in the pager\n",
+			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20), pg.busy.Seconds(), wall(r.samplesNS).Seconds())
 	}
 	if rc != nil {
 		if err := rc.close(); err != nil {
@@ -573,14 +577,17 @@ func replayBelady(rc *recording, pg *paging, inst instance, stderr io.Writer) {
 // the faults served from within the budget: pages promoted from the
 // Bench tier (the page cache) to Warm, which the genome counts as faults
 // but which read nothing from the file.
-type pagingStats struct{ faults, evictions, hits, bytesIn, inBudget uint64 }
+type pagingStats struct {
+	faults, evictions, hits, bytesIn, inBudget uint64
+	busy                                       time.Duration // in the pager (ExpertPager.Busy)
+}
 
 func (l *loaded) stats() pagingStats {
 	if l.budget == nil {
 		return pagingStats{}
 	}
 	st := l.budget.Genome.Stats()
-	ps := pagingStats{faults: st.TotalFaults(), evictions: st.Evictions, hits: st.Hits, bytesIn: st.BytesPagedIn}
+	ps := pagingStats{faults: st.TotalFaults(), evictions: st.Evictions, hits: st.Hits, bytesIn: st.BytesPagedIn, busy: l.budget.Pager.Busy()}
 	for r, n := range st.Faults {
 		if genome.TierRole(r).Resident() {
 			ps.inBudget += n
@@ -603,8 +610,18 @@ func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
 	pg.evictions += st.evictions - st0.evictions
 	pg.hits += st.hits - st0.hits
 	pg.bytesIn += st.bytesIn - st0.bytesIn
+	pg.busy += st.busy - st0.busy
 	pg.tokens += tokens
 	return nil
+}
+
+// wall is the sum of the repetitions' times.
+func wall(ns []int64) time.Duration {
+	var d time.Duration
+	for _, v := range ns {
+		d += time.Duration(v)
+	}
+	return d
 }
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench

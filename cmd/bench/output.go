@@ -36,6 +36,7 @@ type result struct {
 type paging struct {
 	faults, evictions, hits uint64
 	bytesIn                 uint64
+	busy                    time.Duration // the decodes' time in the pager
 	tokens                  int
 	readBW                  float64 // bytes/s; 0 unknown
 	// replay is the test's generation replayed through Belady's optimum
