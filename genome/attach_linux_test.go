@@ -3,6 +3,7 @@ package genome
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -317,3 +318,73 @@ func TestPageInMapsWholeFolios(t *testing.T) {
 		t.Errorf("locked in llama's mapping: %d, want %d", got, 8*mib)
 	}
 }
+
+// BenchmarkMapCached measures what mapping a cached file costs per 4 KiB
+// page, beside reading it: each iteration drops the mapping's page tables
+// (MADV_DONTNEED; the pages stay cached), faults the range back in
+// (MADV_POPULATE_READ, as a Bench page-in does; mlock faults the same
+// way) and reads a word of every page, as the first matmul over a
+// paged-in expert does. "mapped" only reads: the floor. "4KiB" maps a file cached in
+// 4 KiB folios (read page by page, as readExact leaves an unaligned
+// extent), one page-table entry each; "2MiB" one cached in 2 MiB folios
+// through a MADV_HUGEPAGE mapping, one PMD per 512 pages (hugeBlocks).
+// Where a hypervisor shadows the guest's page tables, every fresh entry
+// costs an exit on its first touch.
+func BenchmarkMapCached(b *testing.B) {
+	const size = 64 * mib
+	for _, tc := range []struct {
+		name      string
+		huge, zap bool
+	}{{"mapped", false, false}, {"4KiB", false, true}, {"2MiB", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := filepath.Join(b.TempDir(), "m")
+			if err := os.WriteFile(p, pattern(size, 3), 0o644); err != nil { // one write: 2 MiB folios
+				b.Fatal(err)
+			}
+			if !tc.huge {
+				dropCache(b, p)
+				f := openTB(b, p)
+				if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+					b.Fatal(err)
+				}
+				buf := make([]byte, pageSize)
+				for off := int64(0); off < size; off += int64(pageSize) {
+					if _, err := f.ReadAt(buf, off); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			m := alignedForeignMap(b, p, size)
+			if tc.huge && (maxFolio != 2*mib || sysHugePage(sliceAddr(m), size) != nil) {
+				b.Skip("no THP here")
+			}
+			touch := func() {
+				for i := 0; i < len(m); i += pageSize {
+					touchSink += m[i]
+				}
+			}
+			touch()
+			b.SetBytes(size)
+			b.ResetTimer()
+			for range b.N {
+				if tc.zap {
+					if err := sysDontNeed(sliceAddr(m), size); err != nil {
+						b.Fatal(err)
+					}
+					if err := sysPopulate(sliceAddr(m), size); err != nil {
+						b.Fatal(err)
+					}
+				}
+				touch()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size/pageSize), "ns/page")
+			if pmd := smapsSum(b, m, "FilePmdMapped:"); tc.zap && tc.huge != (pmd > 0) {
+				b.Errorf("%d bytes mapped by PMD; want them all (2MiB) or none (4KiB)", pmd)
+			}
+		})
+	}
+}
+
+// touchSink keeps BenchmarkMapCached's reads from being optimized away.
+var touchSink byte

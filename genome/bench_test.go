@@ -48,15 +48,25 @@ func BenchmarkPageInHitParallel(b *testing.B) {
 // plain sequential read (1 MiB pread calls) of the same evicted bytes, in
 // the same iteration, and reports the throughput ratio (goal >= 0.8).
 // "whole" is a whole file; "interior" a 48 MiB range with file bytes on
-// both sides, where the edges are prefetched exactly to avoid read-around.
+// both sides, where the edges are prefetched exactly to avoid read-around;
+// "attached" the same range through an attached mapping like llama.cpp's,
+// whose aligned 2 MiB blocks are faulted in whole (hugeBlocks) where THP
+// allows.
 func BenchmarkColdToWarm(b *testing.B) {
 	const size = 64 * mib
 	for _, tc := range []struct {
 		name    string
 		off, ln int64
-	}{{"whole", 0, size}, {"interior", 8 * mib, 48 * mib}} {
+		attach  bool
+	}{{"whole", 0, size, false}, {"interior", 8 * mib, 48 * mib, false}, {"attached", 8*mib + 4096, 48 * mib, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			fx := newFixture(b, size, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+			if tc.attach {
+				alignedForeignMap(b, fx.path, size)
+				if _, err := fx.m.AttachMappings(fx.art); err != nil {
+					b.Fatal(err)
+				}
+			}
 			ref := RangePage(fx.art, tc.off, tc.ln)
 			if tc.off == 0 && tc.ln == size {
 				ref = WholePage(fx.art)
