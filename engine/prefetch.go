@@ -39,17 +39,20 @@ import (
 // multiply-adds per token and layer.
 //
 // Reading. Predicted experts that the genome does not hold in a resident
-// tier are queued to a small pool of reader goroutines, which ask the
-// kernel to read their extents (genome.Local.Extents) into the page cache
-// (POSIX_FADV_WILLNEED, a chunk at a time) through a descriptor with
-// POSIX_FADV_RANDOM, so that it reads exactly those pages and nothing
-// around them. The reads are asynchronous and copy nothing: reading into a
-// scratch buffer instead cost a memcpy of every expert on cores the
-// decode needs (bench-moe in a 2 GiB cgroup, budget 1 GiB, 2 threads,
-// alternating: 3.16-3.70 tokens/s with the copy, 4.10-4.23 without). The
-// genome's tiers and accounting are untouched: its page-in at L+1 still
-// moves the expert from Cold to Warm, and finds the pages cached (or
-// waits on those still being read) instead of reading them.
+// tier are queued to a small pool of reader goroutines, which have the
+// genome read their extents (genome.Local.Extents) into the page cache
+// (genome.ArtifactFile.ReadAhead): the 2 MiB-aligned blocks inside an
+// extent as whole folios, so that the page-in maps each with one PMD
+// (without them, on bench-moe-wide in a 2 GiB cgroup at -budget 1GiB,
+// prefetch ran at 4.57-5.16 tokens/s, slower than none; with them
+// 8.33-9.97), and the rest exactly (POSIX_FADV_WILLNEED through a
+// POSIX_FADV_RANDOM descriptor), asynchronously. Nothing is copied:
+// reading into a scratch buffer instead cost a memcpy of every expert on
+// cores the decode needs (bench-moe in a 2 GiB cgroup, budget 1 GiB, 2
+// threads, alternating: 3.16-3.70 tokens/s with the copy, 4.10-4.23
+// without). The genome's tiers and accounting are untouched: its page-in
+// at L+1 still moves the expert from Cold to Warm, and finds the pages
+// cached (or waits on those still being read) instead of reading them.
 //
 // Where the prediction missed, the layer's routed experts that are not
 // resident are read side by side: the decoding goroutine pages in the
@@ -61,7 +64,7 @@ import (
 // The decoding goroutine never waits for the pool: a prediction that finds
 // the queue full is dropped and counted. An expert read for L+1 that L+1
 // did not use, and that the genome still does not hold, is dropped from
-// the page cache again (POSIX_FADV_DONTNEED, by the pool), so that wrong
+// the page cache again (genome.ArtifactFile.DropCached, by the pool), so that wrong
 // guesses do not linger outside the budget.
 //
 // A Prefetcher serves every Observer of its ExpertPager; it is safe for
@@ -80,7 +83,8 @@ type Prefetcher struct {
 	// expert in the model file.
 	extents [][][]genome.Extent
 
-	f        *os.File // POSIX_FADV_RANDOM descriptor of the model file
+	f        *os.File             // POSIX_FADV_RANDOM descriptor of the model file
+	af       *genome.ArtifactFile // the genome's file, which reads ahead (Linux)
 	jobs     chan prefetchJob
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -97,9 +101,6 @@ const MaxPredictRows = 4
 // DefaultPrefetchReaders is the reader pool's size when
 // BudgetOptions.PrefetchReaders is 0.
 const DefaultPrefetchReaders = 2
-
-// prefetchChunk is the size of one readAhead.
-const prefetchChunk = 1 << 20
 
 // prefetchJob is one expert for a reader: read it, or drop it from the
 // page cache (a wrong guess).
@@ -211,6 +212,10 @@ func newPrefetcher(gm *genome.Local, id genome.ArtifactID, persona genome.Person
 	if moe == 0 {
 		file.Close()
 		return nil, fmt.Errorf("engine: prefetch: %s has no ffn_gate_inp router", f.Path)
+	}
+	if p.af, err = gm.File(id); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("engine: prefetch: %w", err)
 	}
 	p.jobs = make(chan prefetchJob, 4*MaxPredictRows*nUsed)
 	p.done = make(chan struct{})
@@ -516,7 +521,7 @@ func (p *Prefetcher) run(j prefetchJob, buf []byte) {
 			return
 		}
 		for _, e := range ext {
-			if err := dropCached(p.f, e.Off, e.Len); err != nil {
+			if err := p.dropCached(e); err != nil {
 				p.st.readErrs.Add(1)
 				return
 			}
@@ -531,18 +536,16 @@ func (p *Prefetcher) run(j prefetchJob, buf []byte) {
 	}
 	var n int64
 	for _, e := range ext {
-		for off := e.Off; off < e.End(); off += prefetchChunk {
-			select {
-			case <-p.done:
-				return
-			default:
-			}
-			got, err := readAhead(p.f, off, min(prefetchChunk, e.End()-off), buf)
-			n += got
-			if err != nil {
-				p.st.readErrs.Add(1)
-				return
-			}
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		got, err := p.readAhead(e, buf)
+		n += got
+		if err != nil {
+			p.st.readErrs.Add(1)
+			return
 		}
 	}
 	p.st.read.Add(1)

@@ -5,6 +5,7 @@ package engine
 import (
 	"os"
 
+	"github.com/strata-llm/strata/genome"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,22 +23,18 @@ func openRandom(path string) (*os.File, error) {
 	return f, nil
 }
 
-// dropCached asks the kernel to drop [off, off+n) of f from the page
-// cache (POSIX_FADV_DONTNEED); pages mapped or locked elsewhere stay.
-func dropCached(f *os.File, off, n int64) error {
-	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
-}
+// dropCached has the genome drop extent e from the page cache
+// (genome.ArtifactFile.DropCached); pages mapped or locked elsewhere stay.
+func (p *Prefetcher) dropCached(e genome.Extent) error { return p.af.DropCached(e) }
 
 // readAheadBuf is the scratch buffer readAhead needs: none.
 const readAheadBuf = 0
 
-// readAhead queues a read of [off, off+n) of f into the page cache
-// (POSIX_FADV_WILLNEED) and returns without waiting for it or copying
-// the bytes anywhere. One call reads at most a readahead window (about
-// 2 MiB, genome's willNeedChunk), so the caller asks chunk by chunk.
-func readAhead(f *os.File, off, n int64, _ []byte) (int64, error) {
-	if err := unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED); err != nil {
-		return 0, err
-	}
-	return n, nil
+// readAhead has the genome read extent e into the page cache
+// (genome.ArtifactFile.ReadAhead): its 2 MiB-aligned blocks as whole
+// folios, read before it returns, so that the page-in maps each by one
+// PMD; the rest queued exactly (POSIX_FADV_WILLNEED) and read while it
+// returns. Nothing is copied.
+func (p *Prefetcher) readAhead(e genome.Extent, _ []byte) (int64, error) {
+	return e.Len, p.af.ReadAhead(e)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -388,3 +389,46 @@ func BenchmarkMapCached(b *testing.B) {
 
 // touchSink keeps BenchmarkMapCached's reads from being optimized away.
 var touchSink byte
+
+// TestReadAheadAndDropCached checks what the engine's prefetch readers
+// rely on: ReadAhead brings exactly the asked bytes of the file into the
+// page cache (the unaligned ends asynchronously: the test waits), the
+// aligned 2 MiB blocks inside as whole folios mapped by the genome's own
+// mapping; DropCached takes them out again. No tier counts any of it.
+func TestReadAheadAndDropCached(t *testing.T) {
+	const size = 16 * mib
+	fx := newFixture(t, size, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	file, _ := fx.m.File(fx.art)
+	dropCache(t, fx.path)
+	if c := cachedBytes(t, fx.path, 0, size); c > size/2 {
+		t.Skipf("the page cache kept %d of %d bytes after POSIX_FADV_DONTNEED", c, size)
+	}
+	e := Extent{Off: 3 * mib / 2, Len: 8 * mib} // blocks at 2, 4 and 6 MiB inside
+	if err := file.ReadAhead(e); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cachedBytes(t, fx.path, e.Off, e.Len) < e.Len {
+		if time.Now().After(deadline) {
+			t.Fatalf("after ReadAhead of [1.5, 9.5) MiB, %d of %d bytes cached", cachedBytes(t, fx.path, e.Off, e.Len), e.Len)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c := cachedBytes(t, fx.path, 0, e.Off) + cachedBytes(t, fx.path, e.End(), size-e.End()); c > 0 {
+		t.Errorf("%d bytes outside [1.5, 9.5) MiB cached: ReadAhead read around what it was asked", c)
+	}
+	if !file.own.huge {
+		t.Log("the own mapping takes no whole folios here (THP, or its address): PMD check skipped")
+	} else if got := smapsSum(t, file.own.data, "FilePmdMapped:"); got != 6*mib {
+		t.Errorf("own mapping: %d bytes mapped by PMD, want the three whole blocks' %d", got, 6*mib)
+	}
+	if used := fx.m.WorkingSet().Bytes(TierWarm); used != 0 {
+		t.Errorf("Warm holds %d bytes after ReadAhead, want 0", used)
+	}
+	if err := file.DropCached(e); err != nil {
+		t.Fatal(err)
+	}
+	if c := cachedBytes(t, fx.path, 0, size); c > 0 {
+		t.Errorf("after DropCached, %d bytes still cached", c)
+	}
+}

@@ -233,6 +233,7 @@ func openArtifactFile(path string) (*ArtifactFile, error) {
 		f.Close()
 		return nil, err
 	}
+	own.huge = hugeCapable(own)
 	rf, err := openRandom(path)
 	if err != nil {
 		unmapFile(b)
@@ -398,6 +399,55 @@ func hugeBlocks(m *Mapping, e Extent) (lo, hi int64) {
 		return e.End(), e.End()
 	}
 	return lo, hi
+}
+
+// hugeCapable asks for transparent huge pages on m (MADV_HUGEPAGE) and
+// reports whether hugeBlocks may use them: THP is built in, the advice
+// took, and m maps maxFolio-aligned offsets at maxFolio-aligned addresses.
+func hugeCapable(m *Mapping) bool {
+	return maxFolio > int64(pageSize) && (m.addr-uintptr(m.off))%uintptr(maxFolio) == 0 &&
+		sysHugePage(m.addr, m.size) == nil
+}
+
+// ReadAhead reads extent e (page-aligned) of the file into the page cache
+// for a page-in to come, without locking, mapping or counting it in any
+// tier: what a prefetch does. The maxFolio-aligned blocks inside e are
+// faulted into the genome's own mapping where it takes whole folios
+// (hugeBlocks), so that the page-in finds folios it can map by PMD; they
+// are read before ReadAhead returns. The rest is queued with
+// POSIX_FADV_WILLNEED through the POSIX_FADV_RANDOM descriptor, exactly
+// those pages, and read asynchronously. Bytes that a prefetch read and no
+// page-in took should be given back with DropCached. ReadAhead is safe
+// beside the manager's own operations, but not after its Close.
+func (a *ArtifactFile) ReadAhead(e Extent) error {
+	lo, hi := hugeBlocks(a.own, e)
+	for _, c := range [...]Extent{{e.Off, lo - e.Off}, {hi, e.End() - hi}} {
+		for off := c.Off; off < c.End(); off += willNeedChunk {
+			n := min(willNeedChunk, c.End()-off)
+			if err := sysFadviseWillNeed(a.rf, off, n); err != nil {
+				return &SyscallError{Op: "posix_fadvise(POSIX_FADV_WILLNEED) " + a.Path, Addr: uintptr(off), Len: n, Err: err}
+			}
+		}
+	}
+	if hi > lo {
+		return sysPopulate(a.own.addrOf(lo), hi-lo)
+	}
+	return nil
+}
+
+// DropCached asks the kernel to drop extent e (page-aligned) from the
+// page cache, after ReadAhead brought it in for a page-in that did not
+// come: it unmaps e from the genome's own mapping and drops it
+// (POSIX_FADV_DONTNEED). Pages another mapping holds, or that are
+// locked, stay; so a page a tier holds is never dropped. Like ReadAhead,
+// not after the manager's Close.
+func (a *ArtifactFile) DropCached(e Extent) error {
+	if lo, hi := hugeBlocks(a.own, e); hi > lo {
+		if err := sysDontNeed(a.own.addrOf(lo), hi-lo); err != nil {
+			return err
+		}
+	}
+	return sysFadviseDontNeed(a.f, e.Off, e.Len)
 }
 
 // readChunk is the size of one exact read; the buffer is reused.
@@ -613,8 +663,7 @@ func (a *ArtifactFile) attach(trusted bool) (int, error) {
 		// where the kernel lets them be: THP built in, and the mapping
 		// aligned. MADV_HUGEPAGE stays after DetachMappings: it only
 		// makes llama.cpp's own faults read and map whole blocks too.
-		m.huge = maxFolio > int64(pageSize) && (m.addr-uintptr(m.off))%uintptr(maxFolio) == 0 &&
-			sysHugePage(m.addr, m.size) == nil
+		m.huge = hugeCapable(m)
 	}
 	if len(found) == 0 {
 		return 0, fmt.Errorf("genome: %s (inode %d): %w", a.Path, ino, ErrNoMapping)

@@ -176,6 +176,7 @@ func TestBenchPresetSizes(t *testing.T) {
 		{"bench-dense", gguf.TypeQ4_0, 1.4e9, 1.6e9, 0.8, 0.9},
 		{"bench-moe", gguf.TypeQ8_0, 6e9, 7e9, 6.5, 7},
 		{"bench-moe-uniform", gguf.TypeQ8_0, 6e9, 7e9, 6.5, 7},
+		{"bench-moe-wide", gguf.TypeQ8_0, 2.7e9, 2.9e9, 2.9, 3.1},
 	} {
 		spec, _ := Preset(tc.preset)
 		p := float64(spec.Params())

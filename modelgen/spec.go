@@ -125,6 +125,15 @@ var presets = map[string]Spec{
 		Context: 4096, Experts: 64, ExpertsUsed: 4, Router: RouterUniform, RopeBase: 500000, NormEps: 1e-5,
 		Vocab: VocabLlama3,
 	},
+	// bench-moe-wide has few, wide experts: 8 layers of 8 experts, 2 used,
+	// each expert 3×2048×5632 weights (Mixtral's ratio of expert width to
+	// n_embd), 12.25 MiB a slice at Q8_0, so that a slice holds whole
+	// 2 MiB-aligned blocks, as the experts of large real models do.
+	"bench-moe-wide": {
+		Name: "bench-moe-wide", Embd: 2048, Layers: 8, FF: 5632, Heads: 32, HeadsKV: 8,
+		Context: 4096, Experts: 8, ExpertsUsed: 2, Router: RouterRealistic, RopeBase: 500000, NormEps: 1e-5,
+		Vocab: VocabLlama3,
+	},
 	// tiny-qwen3moe is tiny-moe in Qwen3-MoE's layout: per-head QK-norm,
 	// expert_feed_forward_length, NEOX RoPE (llama.cpp's choice for the
 	// architecture).
