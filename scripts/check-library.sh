@@ -120,6 +120,9 @@ export GOMODCACHE="$work/modcache"
 unset CGO_CFLAGS CGO_CXXFLAGS CGO_CPPFLAGS
 go mod init example.com/app >/dev/null 2>&1
 go get "$mod@$ver" >/dev/null
+# As a user would after writing the imports: go.sum gets the modules the
+# imported packages need (modelgen's zstd, ...), not only Strata's.
+go mod tidy >/dev/null
 start=$(date +%s)
 go build -o app .
 echo "check-library.sh: plain go build took $(($(date +%s) - start)) s"
