@@ -33,7 +33,7 @@ type Budget struct {
 	unhook   func() // removes the model's OnClose hook
 	bytes    int64  // the budget
 	asked    int64  // the budget asked for: more than bytes when that did not fit the memory limit
-	dense    int64  // the weights every token reads that the genome does not page
+	dense    int64  // the weights every token reads from the file mapping, which the genome does not page
 	pinned   int64  // bytes of them pinned in Warm
 }
 
@@ -99,8 +99,10 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	// AttachMappings), each such fault then reads one page: in a 2 GiB
 	// cgroup bench-moe's decode took 54,000 major faults in 66 tokens,
 	// 40,000 of them in the output head.
-	dense, asked := denseBytes(f), bytes
+	// Only the dense weights in the mapping count: a repacked copy is
+	// anonymous memory, which memoryNow counts, and a GPU's is not here.
 	pins := mappedDense(f, m.Tensors())
+	dense, asked := pageBytes(pins), bytes
 	lockable := int64(-1)
 	if mem, ok := memoryNow(); ok {
 		switch fit := mem.fit(dense); {
@@ -173,18 +175,6 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		b.Pager.pf = b.Prefetch
 	}
 	return b, nil
-}
-
-// denseBytes is the size of the tensors a decode reads in full every
-// token besides the experts (isDense).
-func denseBytes(f *gguf.File) int64 {
-	var n int64
-	for _, t := range f.Tensors {
-		if isDense(f, t.Name) {
-			n += int64(t.Size)
-		}
-	}
-	return n
 }
 
 // isDense reports whether a decode reads tensor name of f in full every
@@ -307,9 +297,10 @@ func (b *Budget) Bytes() int64 { return b.bytes }
 
 // MemoryCheck compares what a decode within b keeps in memory with the
 // limit the process runs under (genome.MemoryLimit: its cgroup's, or the
-// machine's): the budget, the dense weights every token reads, the
-// process's anonymous memory (KV cache and compute buffers included once
-// its contexts exist), and an eighth of the limit for the page cache that
+// machine's): the budget, the dense weights every token reads from the
+// file mapping, the process's anonymous memory (KV cache, compute
+// buffers once its contexts exist, and weights llama.cpp repacked), and
+// an eighth of the limit for the page cache that
 // reads pass through (page-ins, prefetch, the binary). Past the limit the
 // kernel reclaims weights the next token reads again and generation slows
 // several-fold (bench-moe in a 2 GiB cgroup with its 444 MiB of dense
