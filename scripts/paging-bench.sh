@@ -21,7 +21,8 @@
 # second with -prefetch), EXTRA (more bin/bench flags for every row).
 #
 # The I/O limit uses the read bandwidth bin/bench measures at its start
-# (O_DIRECT, expert-sized random reads; the "read MiB/s" column). On a
+# (O_DIRECT, expert-sized random reads, three at a time; the "read MiB/s"
+# column). On a
 # virtual disk it varies from run to run with what the host caches, and
 # the fraction with it: read it beside that column.
 set -euo pipefail

@@ -415,7 +415,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.prefetch, "prefetch", false, "with -budget: predict each MoE layer's experts from the layer before and read them ahead, off the decoding thread (recall on stderr)")
 	fs.StringVar(&o.svg, "svg", "", "with -budget: write a `file` plotting t/s and hit rate against the budget (a plain mmap run is added)")
 	fs.StringVar(&o.trace, "trace", "", "record the MoE routing of every generated token (tg, and pg's tg) to `file`, for strata paging sim; with several such tests, one file each, numbered as the tests: file.3.ext")
-	readBW := fs.String("read-bw", "", "read `bandwidth` for the I/O limit, e.g. 1.6GiB/s (default: measured with O_DIRECT reads of the model)")
+	readBW := fs.String("read-bw", "", fmt.Sprintf("read `bandwidth` for the I/O limit, e.g. 1.6GiB/s (default: measured with O_DIRECT reads of the model, expert-sized, %d at a time)", readBWPar))
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `file`")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on `addr` (e.g. localhost:6060) while the bench runs")

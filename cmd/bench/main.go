@@ -142,11 +142,11 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		bw := o.readBW
 		if inst.budget > 0 && bw == 0 {
 			if bw = readBW[inst.model]; bw == 0 {
-				if bw, err = measureReadBW(inst.model, cur.expertBytes()); err != nil {
+				if bw, err = measureReadBW(inst.model, cur.expertBytes(), readBWPar); err != nil {
 					fmt.Fprintf(stderr, "bench: cannot measure the read bandwidth of %s (%v); give -read-bw for the I/O limit\n", inst.model, err)
 					bw = -1
 				} else {
-					fmt.Fprintf(stderr, "bench: %s reads at %.0f MiB/s (O_DIRECT, %s extents)\n", inst.model, bw/(1<<20), sizeString(uint64(cur.expertBytes())))
+					fmt.Fprintf(stderr, "bench: %s reads at %.0f MiB/s (O_DIRECT, %s extents, %d at a time)\n", inst.model, bw/(1<<20), sizeString(uint64(cur.expertBytes())), readBWPar)
 				}
 				readBW[inst.model] = bw
 			}
@@ -614,6 +614,11 @@ func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
 	pg.tokens += tokens
 	return nil
 }
+
+// readBWPar is how many reads at a time measure the I/O limit's
+// bandwidth: as many as a paged decode has in flight, its own and the
+// prefetch readers'.
+const readBWPar = 1 + engine.DefaultPrefetchReaders
 
 // wall is the sum of the repetitions' times.
 func wall(ns []int64) time.Duration {

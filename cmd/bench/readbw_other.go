@@ -5,6 +5,6 @@ package main
 import "errors"
 
 // measureReadBW is Linux-only (O_DIRECT); elsewhere give -read-bw.
-func measureReadBW(string, int64) (float64, error) {
+func measureReadBW(string, int64, int) (float64, error) {
 	return 0, errors.New("measuring needs O_DIRECT (Linux)")
 }
