@@ -22,9 +22,8 @@
 #
 # The I/O limit uses the read bandwidth bin/bench measures at its start
 # (O_DIRECT, expert-sized random reads, three at a time; the "read MiB/s"
-# column). On a
-# virtual disk it varies from run to run with what the host caches, and
-# the fraction with it: read it beside that column.
+# column). On a virtual disk it varies from run to run with what the host
+# caches, and the fraction with it: read it beside that column.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
