@@ -402,10 +402,11 @@ func hugeBlocks(m *Mapping, e Extent) (lo, hi int64) {
 }
 
 // hugeCapable asks for transparent huge pages on m (MADV_HUGEPAGE) and
-// reports whether hugeBlocks may use them: THP is built in, the advice
-// took, and m maps maxFolio-aligned offsets at maxFolio-aligned addresses.
+// reports whether hugeBlocks may use them: THP is built in, a fault reads
+// whole blocks (hugeFaultReads), the advice took, and m maps
+// maxFolio-aligned offsets at maxFolio-aligned addresses.
 func hugeCapable(m *Mapping) bool {
-	return maxFolio > int64(pageSize) && (m.addr-uintptr(m.off))%uintptr(maxFolio) == 0 &&
+	return maxFolio > int64(pageSize) && hugeFaultReads && (m.addr-uintptr(m.off))%uintptr(maxFolio) == 0 &&
 		sysHugePage(m.addr, m.size) == nil
 }
 

@@ -79,3 +79,20 @@ func TestEvictionMechanisms(t *testing.T) {
 		})
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.0-1-amd64", true}, {"5.18.0", true}, {"5.17.15-generic", false},
+		{"5.4.0", false}, {"10.0", true}, {"", false}, {"x.y", false},
+	} {
+		if got := kernelAtLeast(tc.release, 5, 18); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 5, 18) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+	if !hugeFaultReads {
+		t.Log("this kernel predates 5.18: page-ins read no whole folios")
+	}
+}

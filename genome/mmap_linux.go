@@ -135,6 +135,29 @@ func sysRandom(addr uintptr, n int64) error {
 	return sysMadvise(addr, n, unix.MADV_RANDOM, "MADV_RANDOM")
 }
 
+// hugeFaultReads reports whether this kernel reads a whole aligned PMD
+// block on a fault in a MADV_HUGEPAGE file mapping even under
+// MADV_RANDOM: Linux 5.18 put that case before the MADV_RANDOM check in
+// do_sync_mmap_readahead. Before it such a fault reads one page, and
+// hugeBlocks would turn a page-in into thousands of 4 KiB reads.
+var hugeFaultReads = func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 18)
+}()
+
+// kernelAtLeast reports whether release (uname -r, e.g. "6.18.0-1-amd64")
+// is at least major.minor; false when it cannot be read.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
 // sysHugePage asks for transparent huge pages on the range
 // (MADV_HUGEPAGE); it fails where THP is not built in.
 func sysHugePage(addr uintptr, n int64) error {

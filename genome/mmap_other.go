@@ -39,3 +39,6 @@ func vmLocked() (int64, error) { return 0, ErrUnsupported }
 
 // memlockNow reports no limit: nothing is locked on these platforms.
 func memlockNow() (int64, bool, error) { return 0, false, nil }
+
+// hugeFaultReads: no whole-block faults where the genome does not page.
+var hugeFaultReads = false
