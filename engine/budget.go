@@ -98,21 +98,21 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	// experts' page-ins press on it. Mapped with MADV_RANDOM (genome
 	// AttachMappings), each such fault then reads one page: in a 2 GiB
 	// cgroup bench-moe's decode took 54,000 major faults in 66 tokens,
-	// 40,000 of them in the output head.
-	// Only the dense weights in the mapping count: a repacked copy is
-	// anonymous memory, which memoryNow counts, and a GPU's is not here.
+	// 40,000 of them in the output head. Only the dense weights in the
+	// mapping count: a repacked copy is anonymous memory, which
+	// memoryNow counts, and a GPU's is not here.
 	pins := mappedDense(f, m.Tensors())
-	dense, asked := pageBytes(pins), bytes
-	lockable := int64(-1)
+	dense, asked := pageBytes(runs(pins)), bytes
+	lockable, pin := int64(-1), dense
 	if mem, ok := memoryNow(); ok {
 		switch fit := mem.fit(dense); {
 		case fit >= int64(os.Getpagesize()):
 			bytes = min(bytes, fit)
 		default:
-			lockable, pins = 0, nil
+			lockable, pins, pin = 0, nil, 0
 		}
 	}
-	tiers, pinned, err := genome.BudgetTiers(genome.BudgetSpec{Budget: bytes, Cycle: cycle, MaxLocked: lockable, Pinned: pageBytes(pins)})
+	tiers, pinned, err := genome.BudgetTiers(genome.BudgetSpec{Budget: bytes, Cycle: cycle, MaxLocked: lockable, Pinned: pin})
 	if err != nil {
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
@@ -230,12 +230,12 @@ func runs(ts []placed) []genome.Extent {
 	return out
 }
 
-// pageBytes is the memory the extents of ts take in whole OS pages: what
-// the genome charges for Range pages of their runs.
-func pageBytes(ts []placed) int64 {
+// pageBytes is the memory extents take in whole OS pages: what the
+// genome charges for Range pages of them.
+func pageBytes(ex []genome.Extent) int64 {
 	ps := int64(os.Getpagesize())
 	var n int64
-	for _, e := range runs(ts) {
+	for _, e := range ex {
 		n += (e.End()+ps-1)&^(ps-1) - e.Off&^(ps-1)
 	}
 	return n
@@ -260,17 +260,17 @@ func (b *Budget) pin(ctx context.Context, self genome.PersonaID, ts []placed) (i
 			mapped = append(mapped, t)
 		}
 	}
-	var n int64
-	for _, r := range runs(mapped) {
+	rs := runs(mapped)
+	for _, r := range rs {
 		ref := genome.RangePage(b.id, r.Off, r.Len)
 		if err := b.Genome.Pin(self, ref); err != nil {
-			return n, fmt.Errorf("pin dense weights %s: %w", ref, err)
+			return 0, fmt.Errorf("pin dense weights %s: %w", ref, err)
 		}
 		if _, _, err := b.Genome.PageIn(ctx, self, ref); err != nil {
-			return n, fmt.Errorf("lock dense weights %s: %w", ref, err)
+			return 0, fmt.Errorf("lock dense weights %s: %w", ref, err)
 		}
 	}
-	return pageBytes(mapped), nil
+	return pageBytes(rs), nil
 }
 
 // inForeignMapping reports whether t's bytes are at its file offset's

@@ -83,7 +83,7 @@ type Prefetcher struct {
 	// expert in the model file.
 	extents [][][]genome.Extent
 
-	f        *os.File             // POSIX_FADV_RANDOM descriptor of the model file
+	f        *os.File             // POSIX_FADV_RANDOM descriptor of the model file: the routers, and experts off Linux
 	af       *genome.ArtifactFile // the genome's file, which reads ahead (Linux)
 	jobs     chan prefetchJob
 	done     chan struct{}

@@ -142,15 +142,9 @@ func (c *cycleState) addLayer(layer int) {
 // and the others may still be asked for by this visit (the router's
 // choices arrive one page-in at a time), so they rank as due now; once
 // the cycle moves on they are a whole cycle away. An expert never used
-// has nothing that says it comes back (+Inf).
+// has nothing that says it comes back (+Inf). Caller holds c.mu (a victim
+// scan holds it across the run of its pages).
 func (c *cycleState) wait(st *pageState) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.waitLocked(st)
-}
-
-// waitLocked is wait with c.mu held, for a scan over many pages.
-func (c *cycleState) waitLocked(st *pageState) float64 {
 	layer := int(st.ref.Offset.Layer)
 	if layer >= len(c.pos) || c.pos[layer] < 0 || c.cur < 0 || st.lastVisit == 0 {
 		return math.Inf(1)

@@ -68,7 +68,12 @@ func TestPolicyCycleRanks(t *testing.T) {
 	// Now visiting layer 1 (the decode has asked for its expert 0).
 	c.touch(pages[0*experts])
 	c.touch(pages[1*experts])
-	wait := func(l, e int) float64 { return c.wait(pages[l*experts+e]) }
+	waitOf := func(st *pageState) float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.wait(st)
+	}
+	wait := func(l, e int) float64 { return waitOf(pages[l*experts+e]) }
 	if w := wait(1, 0); w >= wait(2, 0) {
 		t.Errorf("expert the visit uses waits %v, want less than any other", w)
 	}
@@ -84,7 +89,7 @@ func TestPolicyCycleRanks(t *testing.T) {
 	if rare == 0 || wait(3, rare) <= wait(3, 0) {
 		t.Errorf("rare expert (3,%d) waits %v, hot (3,0) %v: want the rare one longer", rare, wait(3, rare), wait(3, 0))
 	}
-	if w := c.wait(&pageState{ref: ExpertPage(ArtifactID{}, 2, 7), cycleFields: cycleFields{cyc: c}}); w <= wait(0, 0) {
+	if w := waitOf(&pageState{ref: ExpertPage(ArtifactID{}, 2, 7), cycleFields: cycleFields{cyc: c}}); w <= wait(0, 0) {
 		t.Errorf("never-used expert waits %v, want the longest", w)
 	}
 }

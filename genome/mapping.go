@@ -422,13 +422,11 @@ func hugeCapable(m *Mapping) bool {
 // beside the manager's own operations, but not after its Close.
 func (a *ArtifactFile) ReadAhead(e Extent) error {
 	lo, hi := hugeBlocks(a.own, e)
-	for _, c := range [...]Extent{{e.Off, lo - e.Off}, {hi, e.End() - hi}} {
-		for off := c.Off; off < c.End(); off += willNeedChunk {
-			n := min(willNeedChunk, c.End()-off)
-			if err := sysFadviseWillNeed(a.rf, off, n); err != nil {
-				return &SyscallError{Op: "posix_fadvise(POSIX_FADV_WILLNEED) " + a.Path, Addr: uintptr(off), Len: n, Err: err}
-			}
-		}
+	if err := a.willNeed(e.Off, lo); err != nil {
+		return err
+	}
+	if err := a.willNeed(hi, e.End()); err != nil {
+		return err
 	}
 	if hi > lo {
 		return sysPopulate(a.own.addrOf(lo), hi-lo)
@@ -449,6 +447,19 @@ func (a *ArtifactFile) DropCached(e Extent) error {
 		}
 	}
 	return sysFadviseDontNeed(a.f, e.Off, e.Len)
+}
+
+// willNeed queues [off, end) of the file for reading, exactly those pages
+// (POSIX_FADV_WILLNEED through the POSIX_FADV_RANDOM descriptor), a
+// willNeedChunk per call.
+func (a *ArtifactFile) willNeed(off, end int64) error {
+	for ; off < end; off += willNeedChunk {
+		n := min(willNeedChunk, end-off)
+		if err := sysFadviseWillNeed(a.rf, off, n); err != nil {
+			return &SyscallError{Op: "posix_fadvise(POSIX_FADV_WILLNEED) " + a.Path, Addr: uintptr(off), Len: n, Err: err}
+		}
+	}
+	return nil
 }
 
 // readChunk is the size of one exact read; the buffer is reused.
@@ -485,9 +496,7 @@ func (a *ArtifactFile) readExact(e Extent, then func(Extent) error) error {
 	case end-e.Off > tail:
 		rd, from = a.f, end-tail
 	}
-	for off := from; off < end; off += willNeedChunk {
-		_ = sysFadviseWillNeed(a.rf, off, min(willNeedChunk, end-off))
-	}
+	_ = a.willNeed(from, end) // advice: the reads below get the bytes regardless
 	a.bufMu.Lock()
 	defer a.bufMu.Unlock()
 	if a.buf == nil {

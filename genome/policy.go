@@ -118,7 +118,7 @@ func pickCycleVictim(cands map[*pageState]struct{}) *pageState {
 			held = st.cyc
 			held.mu.Lock()
 		}
-		w := held.waitLocked(st)
+		w := held.wait(st)
 		if best == nil || w > bestWait || w == bestWait && st.lastAccess.Load() < best.lastAccess.Load() {
 			best, bestWait = st, w
 		}

@@ -519,7 +519,7 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 		}
 		r.paging = &pg
 		fmt.Fprintf(stderr, "bench: t=%d %s: genome %d page faults, %d evictions, %d hits, %.1f MiB paged in; the decode spent %.2f s of %.2f s in the pager\n",
-			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20), pg.busy.Seconds(), wall(r.samplesNS).Seconds())
+			inst.threads, name, pg.faults, pg.evictions, pg.hits, float64(pg.bytesIn)/(1<<20), pg.busy.Seconds(), time.Duration(r.totalNS()).Seconds())
 	}
 	if rc != nil {
 		if err := rc.close(); err != nil {
@@ -619,15 +619,6 @@ func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
 // bandwidth: as many as a paged decode has in flight, its own and the
 // prefetch readers'.
 const readBWPar = 1 + engine.DefaultPrefetchReaders
-
-// wall is the sum of the repetitions' times.
-func wall(ns []int64) time.Duration {
-	var d time.Duration
-	for _, v := range ns {
-		d += time.Duration(v)
-	}
-	return d
-}
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench
 // does) and returns how many it ran.

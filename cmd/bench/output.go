@@ -254,11 +254,16 @@ func (r *result) avgNS() int64 {
 	if len(r.samplesNS) == 0 {
 		return 0
 	}
+	return r.totalNS() / int64(len(r.samplesNS))
+}
+
+// totalNS is the repetitions' wall time together.
+func (r *result) totalNS() int64 {
 	var s int64
 	for _, v := range r.samplesNS {
 		s += v
 	}
-	return s / int64(len(r.samplesNS))
+	return s
 }
 
 func (r *result) stddevNS() int64 {
