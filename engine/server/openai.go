@@ -44,11 +44,13 @@ type common struct {
 	FrequencyPenalty    *float32       `json:"frequency_penalty"`
 	PresencePenalty     *float32       `json:"presence_penalty"`
 	User                string         `json:"user"`
-	// Strata's extensions: the LoRA adapter to apply (its persona must own
-	// it) and the persona, which may also come as the X-Strata-Persona
-	// header.
-	Adapter string `json:"adapter"`
-	Persona string `json:"persona"`
+	// Strata's extensions: generating past end-of-generation tokens (as
+	// llama-server's ignore_eos), the LoRA adapter to apply (its persona
+	// must own it) and the persona, which may also come as the
+	// X-Strata-Persona header.
+	IgnoreEOS bool   `json:"ignore_eos"`
+	Adapter   string `json:"adapter"`
+	Persona   string `json:"persona"`
 }
 
 type streamOptions struct {

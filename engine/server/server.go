@@ -146,7 +146,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, model string, c
 	if c.N != nil && *c.N != 1 {
 		return bad("n", "only n=1 is supported")
 	}
-	req := engine.Request{Stop: c.Stop, Adapter: c.Adapter, MaxTokens: s.opts.DefaultMaxTokens}
+	req := engine.Request{Stop: c.Stop, Adapter: c.Adapter, MaxTokens: s.opts.DefaultMaxTokens, IgnoreEOS: c.IgnoreEOS}
 	req.Persona = r.Header.Get("X-Strata-Persona")
 	if req.Persona == "" {
 		req.Persona = c.Persona
@@ -223,7 +223,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Messages = msgs
-	s.run(w, r, req, &in.common, true)
+	s.run(w, r, req, &in.common, true, "")
 }
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
@@ -245,16 +245,25 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Prompt = prompt
-	s.run(w, r, req, &in.common, false)
+	echo := ""
+	if in.Echo {
+		echo = prompt
+	}
+	s.run(w, r, req, &in.common, false, echo)
 }
 
 // run generates req and writes the answer: whole, or streamed as
 // server-sent events ending in "data: [DONE]". A client that goes away
-// cancels the request through r's context.
-func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request, c *common, chat bool) {
+// cancels the request through r's context. A completion with echo set
+// starts its text with the prompt (echo holds it), as OpenAI's does.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request, c *common, chat bool, echo string) {
 	st, err := s.e.Generate(r.Context(), req)
 	if err != nil {
-		s.generateError(w, err)
+		param := "prompt"
+		if chat {
+			param = "messages"
+		}
+		s.generateError(w, err, param)
 		return
 	}
 	s.metrics.requests.Inc()
@@ -269,6 +278,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request,
 
 	if !c.Stream {
 		text, res := st.Text()
+		text = echo + text
 		s.observe(res)
 		if res.StopReason == engine.StopError || res.StopReason == engine.StopCancelled {
 			s.resultError(w, res)
@@ -298,6 +308,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request,
 		object = "chat.completion.chunk"
 		sse.json(chatResponse{ID: rid, Object: object, Created: created, Model: model,
 			Choices: []chatChoice{{Delta: &chatOut{Role: "assistant", Content: new(string)}}}})
+	} else if echo != "" {
+		sse.json(completionResponse{ID: rid, Object: object, Created: created, Model: model, Choices: []textChoice{{Text: echo}}})
 	}
 	var buf []byte
 	for d := range st.Deltas() {
@@ -369,11 +381,12 @@ func timingsOf(res engine.Result) *timings {
 	}
 }
 
-// generateError maps an admission error to its status code.
-func (s *Server) generateError(w http.ResponseWriter, err error) {
+// generateError maps an admission error to its status code. prompt is the
+// request's prompt field, which a prompt too long is charged to.
+func (s *Server) generateError(w http.ResponseWriter, err error, prompt string) {
 	switch {
 	case errors.Is(err, engine.ErrPromptTooLong):
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "context_length_exceeded", err.Error())
+		writeErrorCode(w, http.StatusBadRequest, "invalid_request_error", prompt, "context_length_exceeded", err.Error())
 	case errors.Is(err, engine.ErrEmptyPrompt), errors.Is(err, engine.ErrBadRequest), errors.Is(err, engine.ErrUnknownAdapter):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", err.Error())
 	case errors.Is(err, engine.ErrAccessDenied):
@@ -452,13 +465,14 @@ func errorBody(msg, typ, param, code string) apiErrorBody {
 	return b
 }
 
-// writeError writes OpenAI's error JSON. A param that names a known error
-// code (context_length_exceeded) goes in code instead.
+// writeError writes OpenAI's error JSON.
 func writeError(w http.ResponseWriter, status int, typ, param, msg string) {
-	code := ""
-	if param == "context_length_exceeded" {
-		param, code = "messages", "context_length_exceeded"
-	}
+	writeErrorCode(w, status, typ, param, "", msg)
+}
+
+// writeErrorCode is writeError with an error code
+// (context_length_exceeded).
+func writeErrorCode(w http.ResponseWriter, status int, typ, param, code, msg string) {
 	writeJSON(w, status, apiError{Error: errorBody(msg, typ, param, code)})
 }
 

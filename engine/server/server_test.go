@@ -325,3 +325,61 @@ wait:
 		}
 	}
 }
+
+// TestCompletionExtensions checks ignore_eos and echo on /v1/completions.
+// On the fixture's model, greedy decoding of "a" ends on an
+// end-of-generation token after a few tokens: with ignore_eos it runs to
+// max_tokens. echo starts the text with the prompt, whole and streamed. A
+// prompt too long is charged to "prompt" here ("messages" on chat).
+func TestCompletionExtensions(t *testing.T) {
+	f := newFixture(t, engine.Config{ContextSize: 64})
+	ctx := context.Background()
+	params := func(prompt string) openai.CompletionNewParams {
+		return openai.CompletionNewParams{
+			Model: openai.CompletionNewParamsModel(f.e.Name()), Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String(prompt)},
+			MaxTokens: openai.Int(40), Temperature: openai.Float(0),
+		}
+	}
+	plain, err := f.client.Completions.New(ctx, params("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Choices[0].FinishReason != "stop" || plain.Usage.CompletionTokens >= 40 {
+		t.Fatalf("without ignore_eos: %q after %d tokens, want an early stop (the test needs a prompt that stops)", plain.Choices[0].FinishReason, plain.Usage.CompletionTokens)
+	}
+	long, err := f.client.Completions.New(ctx, params("a"), option.WithJSONSet("ignore_eos", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long.Choices[0].FinishReason != "length" || long.Usage.CompletionTokens != 40 {
+		t.Errorf("with ignore_eos: %q after %d tokens, want length after 40", long.Choices[0].FinishReason, long.Usage.CompletionTokens)
+	}
+
+	echoed, err := f.client.Completions.New(ctx, params("a"), option.WithJSONSet("echo", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a" + plain.Choices[0].Text; echoed.Choices[0].Text != want {
+		t.Errorf("echo: %q, want %q", echoed.Choices[0].Text, want)
+	}
+	st := f.client.Completions.NewStreaming(ctx, params("a"), option.WithJSONSet("echo", true))
+	var streamed strings.Builder
+	for st.Next() {
+		for _, c := range st.Current().Choices {
+			streamed.WriteString(c.Text)
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if streamed.String() != echoed.Choices[0].Text {
+		t.Errorf("streamed echo %q, whole %q", streamed.String(), echoed.Choices[0].Text)
+	}
+
+	_, err = f.client.Completions.New(ctx, params(strings.Repeat("long prompt ", 40)))
+	var e *openai.Error
+	if !errors.As(err, &e) || e.Code != "context_length_exceeded" || e.Param != "prompt" {
+		t.Errorf("long prompt: %v, want context_length_exceeded on prompt", err)
+	}
+}
