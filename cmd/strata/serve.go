@@ -35,6 +35,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	if *maxTokens < 0 {
+		fmt.Fprintf(stderr, "strata serve: -n %d: want 0 (until the context is full) or more\n", *maxTokens)
+		return errUsage
+	}
 	if ef.model == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: strata serve -m FILE [-addr HOST:PORT] [-np N] [-c TOKENS] [-budget SIZE] [-lora FILE -lora-owner PERSONA] [-audit FILE]")
 		fs.PrintDefaults()

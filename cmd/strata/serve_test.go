@@ -142,3 +142,22 @@ func tail(s string, n int) string {
 	}
 	return s[len(s)-n:]
 }
+
+// TestServeLoadUsage: negative counts are usage errors that say which
+// flag, not a server that refuses every request or a panic.
+func TestServeLoadUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "-m", "x.gguf", "-n", "-5"}, "-n -5"},
+		{[]string{"load", "-n", "-2"}, "usage: strata load"},
+		{[]string{"load", "-c", "0"}, "usage: strata load"},
+		{[]string{"load", "-tokens", "1"}, "usage: strata load"},
+	} {
+		var out, errb bytes.Buffer
+		if rc := run(tc.args, &out, &errb); rc != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("strata %v: exit %d, stderr %q; want exit 2 and %q", tc.args, rc, errb.String(), tc.want)
+		}
+	}
+}
