@@ -91,7 +91,9 @@ type AdapterSpec struct {
 const DefaultPersona = "default"
 
 // maxPersonas bounds the personas an Engine registers, since request
-// headers name them.
+// headers name them. Only requests for an adapter register theirs (the
+// genome checks and audits the access); the default persona and the
+// adapters' owners are registered when the Engine opens.
 const maxPersonas = 4096
 
 // Engine serves one model to many concurrent requests: each request is a
@@ -180,6 +182,10 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	cfg.Parallel = orInt(cfg.Parallel, 4)
 	cfg.QueueSize = orInt(cfg.QueueSize, 64)
 	cfg.BatchSize = orInt(cfg.BatchSize, 512)
+	if cfg.BatchSize < cfg.Parallel {
+		// A step decodes one token of every generating sequence.
+		return nil, fmt.Errorf("engine: open: Config.BatchSize %d is below Config.Parallel %d", cfg.BatchSize, cfg.Parallel)
+	}
 	e := &Engine{
 		cfg: cfg, bus: cfg.Bus, log: cfg.Logger,
 		adapters: map[string]*adapter{},
@@ -219,10 +225,17 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, fmt.Errorf("engine: open: %w", err)
 	}
 	e.vocab = e.model.Vocab()
+	e.tmpl = llama.DefaultChatTemplate
 	if t, ok := e.model.ChatTemplate(""); ok {
-		e.tmpl = t
-	} else {
-		e.tmpl = llama.DefaultChatTemplate
+		// llama.cpp recognises templates by their text; one it does not
+		// know would fail every chat request, so chat falls back to the
+		// default, as llama-server's non-Jinja path does.
+		probe := []llama.ChatMessage{{Role: "user", Content: "hi"}}
+		if _, err := llama.ApplyChatTemplate(t, probe, true); err == nil {
+			e.tmpl = t
+		} else {
+			e.log.Warn("the model's chat template is not one llama.cpp knows; chat requests use the default", "default", llama.DefaultChatTemplate, "err", err)
+		}
 	}
 
 	// The genome holds the expert pages (with a budget) and the adapters'
@@ -253,6 +266,11 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		// Denials are recorded by the denying call itself, before the
 		// request is refused, so none is lost to a full event queue.
 		e.gm.SetDenialRecorder(func(d genome.AccessDenied) error { _, err := e.rec.RecordDenial(d); return err })
+	}
+	// The default persona is registered up front, so that personas named
+	// by requests can never crowd it out of the table.
+	if _, err := e.persona(DefaultPersona); err != nil {
+		return nil, fmt.Errorf("engine: open: %w", err)
 	}
 	for _, spec := range cfg.Adapters {
 		if err := e.addAdapter(spec); err != nil {
@@ -346,8 +364,8 @@ func (e *Engine) persona(name string) (genome.PersonaID, error) {
 	if len(e.personas) >= maxPersonas {
 		return genome.PersonaID{}, fmt.Errorf("%w: more than %d personas", ErrBadRequest, maxPersonas)
 	}
-	if len(name) > 128 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return genome.PersonaID{}, fmt.Errorf("%w: persona name %.40q", ErrBadRequest, name)
+	if err := checkPersona(name); err != nil {
+		return genome.PersonaID{}, err
 	}
 	id := genome.NewPersonaID()
 	if err := e.gm.RegisterPersona(genome.Persona{ID: id, Name: name}); err != nil {
@@ -355,6 +373,15 @@ func (e *Engine) persona(name string) (genome.PersonaID, error) {
 	}
 	e.personas[name] = id
 	return id, nil
+}
+
+// checkPersona refuses persona names that are too long or hold control
+// characters: they go into events and the audit log.
+func checkPersona(name string) error {
+	if len(name) > 128 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w: persona name %.40q", ErrBadRequest, name)
+	}
+	return nil
 }
 
 // Name is the model's name as requests and events see it.
@@ -424,9 +451,13 @@ func (e *Engine) Close() error {
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	already := e.closing
+	if !already {
+		// Under e.mu: a Generate past its check has taken its place in
+		// the queue, and the count below includes it.
+		e.sch.draining.Store(true)
+	}
 	e.mu.Unlock()
 	if !already {
-		e.sch.draining.Store(true)
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 	wait:
@@ -539,13 +570,19 @@ type Result struct {
 	Err              error         // set with StopError and StopCancelled
 }
 
-// TokensPerSecond is the generation speed the request saw (the decodes
-// after its first token over the time they took).
+// TokensPerSecond is the generation speed the request saw: the decodes
+// after its first token over the time they took. Those are one fewer than
+// its tokens, since the last token sampled is not decoded, except when an
+// end-of-generation token ended it: then every token was decoded.
 func (r Result) TokensPerSecond() float64 {
-	if r.CompletionTokens < 2 || r.Generation <= 0 {
+	n := r.CompletionTokens - 1
+	if r.StopReason == StopEOG {
+		n++
+	}
+	if n < 1 || r.Generation <= 0 {
 		return 0
 	}
-	return float64(r.CompletionTokens-1) / r.Generation.Seconds()
+	return float64(n) / r.Generation.Seconds()
 }
 
 // Delta is one generated token and the text it completes. Text may be
@@ -646,6 +683,8 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		e.st.rejected.Add(1)
 		return nil, err
 	}
+	// A place in the queue is taken under e.mu, where Shutdown starts
+	// draining: a request it does not see counted is refused.
 	e.mu.Lock()
 	if e.closing || e.sch.draining.Load() {
 		e.mu.Unlock()
@@ -653,23 +692,35 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		e.st.rejected.Add(1)
 		return nil, ErrEngineClosed
 	}
-	// The send happens under e.mu so Close cannot finish between the
-	// check and the send and leave r in a queue nobody reads.
-	select {
-	case e.queue <- r:
-		e.st.waiting.Add(1)
-	default:
+	waiting := e.st.waiting.Load()
+	if waiting >= int64(e.cfg.QueueSize) {
 		e.mu.Unlock()
 		r.release()
 		e.st.rejected.Add(1)
 		return nil, fmt.Errorf("%w (%d running, %d queued)", ErrOverloaded, e.cfg.Parallel, e.cfg.QueueSize)
 	}
+	e.st.waiting.Add(1)
 	e.mu.Unlock()
 	e.st.accepted.Add(1)
+	// Published before the loop can see r, so it precedes r's first-token
+	// and completion events; outside e.mu, so a subscriber may call
+	// Generate.
 	RequestTopic.Publish(e.bus, RequestAccepted{
 		ID: r.id, Persona: r.persona, Model: e.name, Adapter: req.Adapter, PromptTokens: len(r.tokens),
-		MaxTokens: r.maxTokens, Queued: int(e.st.active.Load() + e.st.waiting.Load()), Time: r.accepted,
+		MaxTokens: r.maxTokens, Queued: int(e.st.active.Load() + waiting), Time: r.accepted,
 	})
+	// The send happens under e.mu so that Close cannot finish between the
+	// check and the send and leave r in a queue nobody reads. It never
+	// blocks: the queue holds QueueSize requests, and waiting counts them.
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		e.sch.finishUnstarted(r, StopCancelled, ErrEngineClosed)
+		e.st.waiting.Add(-1)
+		return &Stream{r: r}, nil
+	}
+	e.queue <- r
+	e.mu.Unlock()
 	return &Stream{r: r}, nil
 }
 
@@ -705,14 +756,17 @@ func (e *Engine) prepare(ctx context.Context, req Request) (*request, error) {
 	if persona == "" {
 		persona = DefaultPersona
 	}
-	pid, err := e.persona(persona)
-	if err != nil {
+	if err := checkPersona(persona); err != nil {
 		return nil, err
 	}
 	var ad *adapter
 	if req.Adapter != "" {
 		if ad = e.adapters[req.Adapter]; ad == nil {
 			return nil, fmt.Errorf("%w %q", ErrUnknownAdapter, req.Adapter)
+		}
+		pid, err := e.persona(persona)
+		if err != nil {
+			return nil, err
 		}
 		if err := e.gm.AuditAccess(pid, ad.page); err != nil {
 			if errors.Is(err, genome.ErrAccessDenied) {
@@ -723,6 +777,7 @@ func (e *Engine) prepare(ctx context.Context, req Request) (*request, error) {
 	}
 
 	tokens := req.Tokens
+	var err error
 	switch {
 	case len(req.Messages) > 0:
 		text, err := llama.ApplyChatTemplate(e.tmpl, req.Messages, true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -159,6 +160,76 @@ func TestEngineQueueAndOverload(t *testing.T) {
 	}
 }
 
+// TestEngineCancelWhileQueued cancels a request that waits in the queue
+// behind one that holds the only sequence (its reader does not read, so it
+// holds it until closed): the queued request must end at once and give
+// its place in the queue back, not when the sequence frees.
+func TestEngineCancelWhileQueued(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 1, QueueSize: 1})
+	holder, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 2, 3}, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	for e.Counters().Active == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	queued, err := e.Generate(ctx, engine.Request{Tokens: []llama.Token{1, 5}, MaxTokens: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 6}, MaxTokens: 3}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("with the queue full: got %v, want ErrOverloaded", err)
+	}
+	cancel()
+	ended := make(chan engine.Result, 1)
+	go func() { ended <- queued.Result() }()
+	select {
+	case r := <-ended:
+		if r.StopReason != engine.StopCancelled || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("cancelled queued request: stop %s, err %v", r.StopReason, r.Err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a cancelled queued request did not end while the sequence stayed busy")
+	}
+	if c := e.Counters(); c.Waiting != 0 || c.Active != 1 {
+		t.Errorf("counters after the cancel: %+v, want 1 active and 0 waiting", c)
+	}
+	next, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 7}, MaxTokens: 3, IgnoreEOS: true})
+	if err != nil {
+		t.Fatalf("the queue's place was not given back: %v", err)
+	}
+	holder.Close()
+	if toks, r := tokensOf(t, next); len(toks) != 3 {
+		t.Errorf("request queued after the cancel: %d tokens, stop %s, err %v", len(toks), r.StopReason, r.Err)
+	}
+}
+
+// TestEnginePersonasWithoutAdapters names thousands of personas in
+// requests that use no adapter (refused, here, for naming an unknown
+// one): none is registered, so the persona table cannot fill and the
+// default persona keeps working.
+func TestEnginePersonasWithoutAdapters(t *testing.T) {
+	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense")})
+	for i := range 5000 {
+		_, err := e.Generate(context.Background(), engine.Request{Prompt: "a", Persona: fmt.Sprintf("p%d", i), Adapter: "nope"})
+		if !errors.Is(err, engine.ErrUnknownAdapter) {
+			t.Fatalf("request %d: got %v, want ErrUnknownAdapter", i, err)
+		}
+	}
+	for _, p := range []string{"", "someone-new"} {
+		st, err := e.Generate(context.Background(), engine.Request{Prompt: "a", Persona: p, MaxTokens: 2})
+		if err != nil {
+			t.Fatalf("persona %q after 5000 others: %v", p, err)
+		}
+		st.Close()
+	}
+	if _, err := e.Generate(context.Background(), engine.Request{Prompt: "a", Persona: "bad\nname"}); !errors.Is(err, engine.ErrBadRequest) {
+		t.Errorf("persona with a newline: got %v, want ErrBadRequest", err)
+	}
+}
+
 func TestEngineRequestErrors(t *testing.T) {
 	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), ContextSize: 64})
 	long := make([]llama.Token, 64)
@@ -250,6 +321,18 @@ func TestEngineEvents(t *testing.T) {
 	}
 	if _, ok := m["total_ms"].(float64); !ok {
 		t.Errorf("JSON total_ms missing: %s", raw)
+	}
+	// One-token requests race their own acceptance the hardest: the
+	// request event must still come first.
+	for range 200 {
+		one, err := e.Generate(context.Background(), engine.Request{Prompt: "hi", MaxTokens: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one.Text()
+		if got := c.keys(one.ID()); !slices.Equal(got, want) {
+			t.Fatalf("events of one-token request %s: got %v, want %v", one.ID(), got, want)
+		}
 	}
 }
 
@@ -427,6 +510,7 @@ func TestEngineOpenErrors(t *testing.T) {
 		{"no model", engine.Config{}},
 		{"missing file", engine.Config{Model: filepath.Join(dir, "nope.gguf")}},
 		{"negative parallel", engine.Config{Model: "x.gguf", Parallel: -1}},
+		{"batch below parallel", engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 4, BatchSize: 2}},
 		{"budget on a dense model", engine.Config{Model: tinyModel(t, "tiny-dense"), Budget: 1 << 20}},
 		{"missing adapter", engine.Config{Model: tinyModel(t, "tiny-dense"), Adapters: []engine.AdapterSpec{{Name: "a", Path: filepath.Join(dir, "a.gguf")}}}},
 		{"missing audit dir", engine.Config{Model: tinyModel(t, "tiny-dense"), AuditLog: filepath.Join(dir, "no", "such", "audit.log")}},
@@ -435,6 +519,64 @@ func TestEngineOpenErrors(t *testing.T) {
 			e, err := engine.Open(context.Background(), tc.cfg)
 			if err == nil || e != nil {
 				t.Fatalf("got %v, %v; want an error", e, err)
+			}
+		})
+	}
+}
+
+// TestResultTokensPerSecond counts the decodes after the first token: one
+// fewer than the tokens, unless an end-of-generation token (sampled after
+// the last token was decoded) ended the request.
+func TestResultTokensPerSecond(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		stop engine.StopReason
+		want float64
+	}{
+		{5, engine.StopLength, 4}, {5, engine.StopString, 4}, {5, engine.StopEOG, 5},
+		{1, engine.StopLength, 0}, {1, engine.StopEOG, 1}, {0, engine.StopEOG, 0},
+	} {
+		r := engine.Result{CompletionTokens: tc.n, StopReason: tc.stop, Generation: time.Second}
+		if got := r.TokensPerSecond(); got != tc.want {
+			t.Errorf("%d tokens, stop %s: %v tokens/s, want %v", tc.n, tc.stop, got, tc.want)
+		}
+	}
+}
+
+// TestEngineChatTemplateFallback opens models whose GGUF carries a chat
+// template llama.cpp recognises (kept) and one it does not (chat falls
+// back to the default rather than failing every chat request).
+func TestEngineChatTemplateFallback(t *testing.T) {
+	spec, err := modelgen.Preset("tiny-dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, tmpl, want string
+	}{
+		{"known", "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}", ""},
+		{"unknown", "{% for m in messages %}[[{{ m.content }}]]{% endfor %}", llama.DefaultChatTemplate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec.ChatTemplate = tc.tmpl
+			path := filepath.Join(t.TempDir(), "m.gguf")
+			if err := modelgen.Write(path, spec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 3}); err != nil {
+				t.Fatal(err)
+			}
+			e := openEngine(t, engine.Config{Model: path})
+			want := tc.want
+			if want == "" {
+				want = tc.tmpl
+			}
+			if got := e.ChatTemplate(); got != want {
+				t.Errorf("chat template %q, want %q", got, want)
+			}
+			st, err := e.Generate(context.Background(), engine.Request{Messages: []llama.ChatMessage{{Role: "user", Content: "hi"}}, MaxTokens: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, r := st.Text(); r.Err != nil || r.PromptTokens < 3 {
+				t.Errorf("chat request: %+v", r)
 			}
 		})
 	}

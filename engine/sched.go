@@ -25,6 +25,7 @@ type scheduler struct {
 	adapter  *adapter    // the adapter set on the context now
 	rowReq   []*request  // batch row → request, for residency faults
 	outReq   []*request  // output rows (the last layer's) → request
+	queued   []*request  // taken off e.queue, waiting for a free slot, oldest first
 	draining atomic.Bool // Shutdown: refuse new requests
 }
 
@@ -56,6 +57,7 @@ func (s *scheduler) init(e *Engine) error {
 	for i := range s.slots {
 		s.slots[i] = slot{seq: int32(i), logitIdx: -1, text: make([]byte, 0, 512)}
 	}
+	s.queued = make([]*request, 0, e.cfg.QueueSize)
 	s.rowReq = make([]*request, 0, b.Cap())
 	s.outReq = make([]*request, 0, b.Cap())
 	return nil
@@ -117,11 +119,15 @@ func (s *scheduler) active() int {
 	return n
 }
 
-// admit moves queued requests into free slots. With no active sequence it
-// blocks for the next request. It returns false when the Engine closes.
+// admit moves queued requests into free slots, oldest first. It takes
+// every request off e.queue at each step, so that one whose context ends
+// while it waits is finished (and its place in the queue given back) by
+// the next step, not when a slot frees. With no active sequence it blocks
+// for the next request. It returns false when the Engine closes.
 func (s *scheduler) admit() bool {
 	e := s.e
 	for {
+		s.takeQueued()
 		free := -1
 		for i := range s.slots {
 			if s.slots[i].r == nil {
@@ -132,31 +138,57 @@ func (s *scheduler) admit() bool {
 		if free < 0 {
 			return !s.closed()
 		}
-		var r *request
-		if s.active() == 0 {
+		if len(s.queued) == 0 {
+			if s.active() > 0 {
+				return !s.closed()
+			}
 			select {
-			case r = <-e.queue:
+			case r := <-e.queue:
+				s.queued = append(s.queued, r)
+				continue
 			case <-e.quit:
 				return false
 			}
-		} else {
-			select {
-			case r = <-e.queue:
-			case <-e.quit:
-				return false
-			default:
-				return true
-			}
 		}
-		e.st.waiting.Add(-1)
-		if err := r.ctx.Err(); err != nil {
-			s.finishUnstarted(r, StopCancelled, err)
-			continue
-		}
+		r := s.queued[0]
+		s.queued = s.queued[:copy(s.queued, s.queued[1:])]
 		sl := &s.slots[free]
 		*sl = slot{seq: sl.seq, r: r, logitIdx: -1, text: sl.text[:0]}
 		r.started = time.Now()
+		// Counted active before it stops counting as waiting, so that
+		// Shutdown never sees neither.
 		e.st.active.Add(1)
+		e.st.waiting.Add(-1)
+	}
+}
+
+// takeQueued moves the requests in e.queue to s.queued and finishes
+// those whose context ended.
+func (s *scheduler) takeQueued() {
+	e := s.e
+	s.drainQueue()
+	kept := s.queued[:0]
+	for _, r := range s.queued {
+		if err := r.ctx.Err(); err != nil {
+			s.finishUnstarted(r, StopCancelled, err)
+			e.st.waiting.Add(-1)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(s.queued[len(kept):])
+	s.queued = kept
+}
+
+// drainQueue moves the requests in e.queue to s.queued.
+func (s *scheduler) drainQueue() {
+	for {
+		select {
+		case r := <-s.e.queue:
+			s.queued = append(s.queued, r)
+		default:
+			return
+		}
 	}
 }
 
@@ -220,9 +252,13 @@ func (s *scheduler) fill() int {
 			err = e.lctx.SetAdapter(pick.a, pick.spec.Scale)
 		}
 		if err != nil {
+			name := "(none)"
+			if pick != nil {
+				name = pick.spec.Name
+			}
 			for i := range s.slots {
 				if sl := &s.slots[i]; sl.r != nil && sl.r.adapter == pick {
-					s.finish(sl, StopError, fmt.Errorf("engine: adapter %q: %w", pick.spec.Name, err))
+					s.finish(sl, StopError, fmt.Errorf("engine: adapter %q: %w", name, err))
 				}
 			}
 			s.adapter = nil
@@ -544,17 +580,17 @@ func (s *scheduler) abortAll(err error) {
 			s.finish(sl, StopCancelled, err)
 		}
 	}
-	e.mu.Lock() // no Generate is between its check and its send now
-	defer e.mu.Unlock()
-	for {
-		select {
-		case r := <-e.queue:
-			e.st.waiting.Add(-1)
-			s.finishUnstarted(r, StopCancelled, err)
-		default:
-			return
-		}
+	// Under e.mu no Generate is between its check and its send; once
+	// the queue is emptied there, none will send again.
+	e.mu.Lock()
+	s.drainQueue()
+	e.mu.Unlock()
+	for _, r := range s.queued {
+		s.finishUnstarted(r, StopCancelled, err)
+		e.st.waiting.Add(-1)
 	}
+	clear(s.queued)
+	s.queued = s.queued[:0]
 }
 
 // onFault attributes a residency fault met while decoding the current

@@ -53,9 +53,12 @@ type Spec struct {
 	// Vocab is the tokenizer: VocabBytes (the zero value, 260 tokens) or
 	// a real one (VocabLlama3, VocabQwen35), which sizes token_embd and
 	// the output head.
-	Vocab    Vocab
-	RopeBase float32
-	NormEps  float32
+	Vocab Vocab
+	// ChatTemplate, when set, is written as tokenizer.chat_template in
+	// place of the vocabulary's own (the byte vocabulary has none).
+	ChatTemplate string
+	RopeBase     float32
+	NormEps      float32
 }
 
 // archInfo is what an architecture's llama.cpp loader

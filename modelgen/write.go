@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/strata-llm/strata/gguf"
@@ -196,6 +197,10 @@ func newModel(spec Spec, opts Options) (*gguf.Writer, *generator, error) {
 			gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: false},
 			gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: false},
 		)
+	}
+	if spec.ChatTemplate != "" {
+		kvs = slices.DeleteFunc(kvs, func(kv gguf.KV) bool { return kv.Key == "tokenizer.chat_template" })
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.chat_template", Value: spec.ChatTemplate})
 	}
 	for _, kv := range kvs {
 		if err := w.SetKV(kv.Key, kv.Value); err != nil {
