@@ -185,8 +185,38 @@ func TestDetachKeepsWarmLocked(t *testing.T) {
 	}
 }
 
+// TestAttachAfterWarmLocksOnce attaches llama.cpp's mapping after a page
+// is Warm: the page is locked there and let go in the own mapping, since
+// the kernel would count it twice against RLIMIT_MEMLOCK.
+func TestAttachAfterWarmLocksOnce(t *testing.T) {
+	fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
+	llama := foreignMap(t, fx.path, 4*mib)
+	start := lockedNow(t)
+	fx.pageIn(t, RangePage(fx.art, 0, mib))
+	if got := lockedNow(t) - start; got != mib {
+		t.Fatalf("VmLck +%d after the page-in, want +%d", got, mib)
+	}
+	if _, err := fx.m.AttachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := fx.m.File(fx.art)
+	if got, own := smapsLocked(t, llama), smapsLocked(t, file.own.data); got != mib || own != 0 {
+		t.Errorf("attached: %d locked in llama's mapping, %d in the own; want %d and 0", got, own, mib)
+	}
+	if got := lockedNow(t) - start; got != mib {
+		t.Errorf("VmLck +%d after attaching, want +%d", got, mib)
+	}
+	if err := fx.m.DetachMappings(fx.art); err != nil {
+		t.Fatal(err)
+	}
+	if got, own := smapsLocked(t, llama), smapsLocked(t, file.own.data); got != 0 || own != mib {
+		t.Errorf("detached: %d locked in llama's mapping, %d in the own; want 0 and %d", got, own, mib)
+	}
+}
+
 // TestCloseDetaches: closing the genome without DetachMappings hands
-// read-around back to the kernel on the foreign mapping all the same.
+// read-around back to the kernel on the foreign mapping all the same, and
+// unlocks the Warm pages it locked there.
 func TestCloseDetaches(t *testing.T) {
 	fx := newFixture(t, 4*mib, []TierStore{NewWarmStore(0)}, ArtifactSpec{})
 	llama := foreignMap(t, fx.path, 4*mib)
@@ -196,11 +226,18 @@ func TestCloseDetaches(t *testing.T) {
 	if !smapsFlag(t, llama, "rr") {
 		t.Fatal("attached: llama's mapping lacks MADV_RANDOM (VmFlags rr)")
 	}
+	fx.pageIn(t, RangePage(fx.art, 0, mib))
+	if got := smapsLocked(t, llama); got != mib {
+		t.Fatalf("attached: llama's mapping has %d locked, want %d", got, mib)
+	}
 	if err := fx.m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if smapsFlag(t, llama, "rr") {
 		t.Error("closed without detaching: llama's mapping still has MADV_RANDOM (VmFlags rr)")
+	}
+	if got := smapsLocked(t, llama); got != 0 {
+		t.Errorf("closed without detaching: llama's mapping has %d locked, want 0", got)
 	}
 }
 

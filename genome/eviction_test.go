@@ -188,3 +188,35 @@ func TestPromotionWithTwoVictims(t *testing.T) {
 		t.Errorf("promoted page in %s, want warm", got)
 	}
 }
+
+// TestPageInFallsBelowWarm: a page Warm cannot take — larger than the
+// tier (a small RLIMIT_MEMLOCK), or with every byte of Warm pinned — is
+// paged into Bench instead of the page-in failing, and served from there
+// on the next access. Without a Bench tier the page-in fails as before.
+func TestPageInFallsBelowWarm(t *testing.T) {
+	fx := newFixture(t, 8*mib, []TierStore{NewWarmStore(mib), NewBenchStore(6 * mib)}, ArtifactSpec{})
+	big := RangePage(fx.art, 2*mib, 2*mib)
+	h, f := fx.pageIn(t, big)
+	if h.Tier != TierBench || f == nil || f.To != TierBench {
+		t.Fatalf("page larger than Warm: handle in %s, fault %+v; want Bench", h.Tier, f)
+	}
+	if h2, f2 := fx.pageIn(t, big); h2.Tier != TierBench || f2 != nil {
+		t.Errorf("second access: handle in %s, fault %+v; want a hit in Bench", h2.Tier, f2)
+	}
+	pinned := RangePage(fx.art, 0, mib)
+	fx.pageIn(t, pinned)
+	if err := fx.m.Pin(fx.alice, pinned); err != nil {
+		t.Fatal(err)
+	}
+	small := RangePage(fx.art, 5*mib, mib/2)
+	if h, _ := fx.pageIn(t, small); h.Tier != TierBench {
+		t.Errorf("Warm all pinned: handle in %s, want Bench", h.Tier)
+	}
+	if got := fx.m.TierOf(pinned); got != TierWarm {
+		t.Errorf("the pinned page is in %s, want warm", got)
+	}
+
+	only := newFixture(t, 8*mib, []TierStore{NewWarmStore(mib)}, ArtifactSpec{})
+	_, _, err := only.m.PageIn(context.Background(), only.alice, RangePage(only.art, 2*mib, 2*mib))
+	wantErr(t, err, ErrPageTooLarge)
+}

@@ -3,6 +3,7 @@ package genome
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -141,4 +142,54 @@ func TestDenseLayersOfMoE(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCorruptBlockCount registers a GGUF whose block_count claims two
+// billion layers over one layer of experts: the genome takes the layers
+// the tensors hold (registration used to walk every claimed layer, about
+// an hour), and an expert page past them is a bad page, not a resolver
+// call with any layer number.
+func TestCorruptBlockCount(t *testing.T) {
+	var w gguf.Writer
+	for _, kv := range []gguf.KV{
+		{Key: "general.architecture", Value: "llama"},
+		{Key: "llama.block_count", Value: uint32(2_000_000_000)},
+		{Key: "llama.expert_count", Value: uint32(4)},
+		{Key: "llama.expert_used_count", Value: uint32(2)},
+	} {
+		if err := w.SetKV(kv.Key, kv.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"blk.0.ffn_gate_exps.weight", "blk.0.ffn_up_exps.weight", "blk.0.ffn_down_exps.weight"} {
+		if err := w.AddTensor(name, gguf.TypeF32, 1024, 16, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.Write(&buf, func(_ int, ti gguf.TensorInfo, dst io.Writer) error {
+		_, err := dst.Write(make([]byte, ti.Size))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "corrupt.gguf")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	id, _, err := m.RegisterGGUF(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := m.Pages(id, PageExpert)
+	if err != nil || len(refs) != 4 {
+		t.Fatalf("got %d expert pages (%v), want 4", len(refs), err)
+	}
+	_, _, err = m.PageIn(context.Background(), NewPersonaID(), ExpertPage(id, 1_999_999_999, 0))
+	wantErr(t, err, ErrBadPage)
 }

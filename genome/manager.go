@@ -85,6 +85,14 @@ type ArtifactSpec struct {
 	ExpertCount int
 }
 
+// maxLayers and maxExperts bound ArtifactSpec.Layers and ExpertCount, so
+// that a corrupt header cannot make registration walk billions of
+// layers; real models have a few hundred of each at most.
+const (
+	maxLayers  = 1 << 16
+	maxExperts = 1 << 16
+)
+
 // Config configures a Local manager.
 type Config struct {
 	// Tiers are the configured stores, at most one per role. Cold is added
@@ -443,6 +451,9 @@ func (m *Local) RegisterArtifact(spec ArtifactSpec) (ArtifactID, error) {
 	if _, ok := m.artifacts[spec.ID]; ok {
 		return ArtifactID{}, fmt.Errorf("genome: artifact %s: %w", spec.ID, ErrDuplicate)
 	}
+	if spec.Experts != nil && (spec.Layers > maxLayers || spec.ExpertCount > maxExperts) {
+		return ArtifactID{}, fmt.Errorf("genome: artifact %s: %d layers of %d experts, more than %d of %d: %w", spec.Path, spec.Layers, spec.ExpertCount, maxLayers, maxExperts, ErrBadPage)
+	}
 	if spec.Experts != nil && (spec.Layers <= 0 || spec.ExpertCount <= 0) {
 		return ArtifactID{}, fmt.Errorf("genome: artifact %s: expert resolver with %d layers, %d experts: the expert bytes cannot be guarded: %w", spec.Path, spec.Layers, spec.ExpertCount, ErrBadPage)
 	}
@@ -515,14 +526,26 @@ func (m *Local) AttachMappingsWith(id ArtifactID, opt AttachOptions) (int, error
 	if err != nil {
 		return 0, err
 	}
+	var moved, stayed []Extent // Warm extents now locked through an attached mapping, or still through the own
 	for st := range a.pages {
-		if st.tier == TierWarm {
-			if err := a.file.lock(st.ext, m.region(st, TierWarm).Release); err != nil {
-				return n, err
+		if st.tier != TierWarm {
+			continue
+		}
+		if err := a.file.lock(st.ext, m.region(st, TierWarm).Release); err != nil {
+			return n, err
+		}
+		for _, e := range st.ext {
+			if p, err := a.file.primaryFor(e); err == nil && p != a.file.own {
+				moved = append(moved, e)
+			} else {
+				stayed = append(stayed, e)
 			}
 		}
 	}
-	return n, nil
+	// The kernel counts a page locked in two mappings twice against
+	// RLIMIT_MEMLOCK: the own mapping lets go of what the attached one
+	// now holds, except OS pages it still holds for others.
+	return n, a.file.unlockOwn(moved, stayed)
 }
 
 // DetachMappings stops acting on the mappings AttachMappings found; call
@@ -709,6 +732,9 @@ func (a *artifact) extentsOf(ref PageRef) ([]Extent, error) {
 	case PageExpert:
 		if a.spec.Experts == nil {
 			return nil, fmt.Errorf("genome: %s: %w", ref, ErrNoExperts)
+		}
+		if int64(ref.Offset.Layer) >= int64(a.spec.Layers) || int64(ref.Offset.Expert) >= int64(a.spec.ExpertCount) {
+			return nil, fmt.Errorf("genome: %s: the artifact has %d layers of %d experts: %w", ref, a.spec.Layers, a.spec.ExpertCount, ErrBadPage)
 		}
 		raw, err := a.spec.Experts(int(ref.Offset.Layer), int(ref.Offset.Expert))
 		if err != nil {
@@ -1004,6 +1030,18 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *P
 		st.cyc.enter(int(st.ref.Offset.Layer))
 	}
 	recs, err := m.promote(ctx, st, m.target, m.recs[:0])
+	if below := m.below(m.target); err != nil && below < TierCold && noRoom(err) {
+		// The page-in tier cannot take the page: larger than the tier, or
+		// every byte of it pinned (a small RLIMIT_MEMLOCK spent on pins).
+		// The tier below serves it instead of the page-in failing.
+		if st.tier == below {
+			st.touch(&m.clock)
+			m.ctr.hits.Add(1)
+			st.file.handed.Store(true)
+			return PageHandle{Ref: ref, Tier: st.tier, st: st}, false, nil, nil
+		}
+		recs, err = m.promote(ctx, st, below, recs)
+	}
 	m.publishEvictions(recs)
 	clear(recs)
 	m.recs = recs[:0]
@@ -1011,13 +1049,21 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *P
 		return PageHandle{}, false, nil, err
 	}
 	st.touch(&m.clock)
-	*f = PageFault{Persona: persona, Page: ref, From: from, To: m.target, Bytes: st.cost, Latency: time.Since(start)}
+	*f = PageFault{Persona: persona, Page: ref, From: from, To: st.tier, Bytes: st.cost, Latency: time.Since(start)}
 	m.ctr.faults[from].Add(1)
 	m.ctr.bytesIn.Add(uint64(st.cost))
 	m.recordFault(f)
 	m.emitFault(f)
 	st.file.handed.Store(true)
 	return PageHandle{Ref: ref, Tier: st.tier, st: st}, true, nil, nil
+}
+
+// noRoom reports whether err is a tier's refusal of a page for lack of
+// room it could make: the page is larger than the tier, or the rest is
+// pinned.
+func noRoom(err error) bool {
+	var nc *NoEvictionCandidateError
+	return errors.Is(err, ErrPageTooLarge) || errors.As(err, &nc)
 }
 
 // newDenial returns an AccessDenied of its own holding d, so that only a
@@ -1284,7 +1330,13 @@ func (m *Local) demote(ctx context.Context, st *pageState, to TierRole, reason E
 		keep = keep[1:2] // what a failed lock must leave locked
 	}
 	if err := m.stores[to].Write(ctx, m.region(st, keep...)); err != nil {
-		return recs, err
+		if to == TierCold {
+			return recs, err // Cold holds the page all the same: the file has it
+		}
+		// st has left from, so it goes where it needs no memory, and the
+		// tiers' charges stay those of the pages they hold.
+		m.setTier(st, TierCold)
+		return recs, errors.Join(err, m.stores[TierCold].Write(ctx, m.region(st, keep...)))
 	}
 	if to == TierCold {
 		n, err := st.art.file.resident(st.ext)
@@ -1735,18 +1787,15 @@ func (m *Local) Close() error {
 	m.mu.Unlock()
 	var first error
 	for _, a := range arts {
+		valid := true
 		if err := m.revalidate(a); err != nil {
+			valid = false
 			if first == nil {
 				first = err
 			}
-		} else if a.file != nil && a.file.hasForeign() {
-			// Closing without DetachMappings must not leave MADV_RANDOM
-			// on llama.cpp's mapping: inference would then fault one
-			// page at a time for the rest of the model's life.
-			if err := a.file.detach(); err != nil && first == nil {
-				first = err
-			}
 		}
+		// Warm pages are unlocked in every mapping that locked them,
+		// llama.cpp's included, before it is detached.
 		for st := range a.pages {
 			if st.tier == TierWarm {
 				if err := a.file.unlock(st.ext); err != nil && first == nil {
@@ -1756,6 +1805,14 @@ func (m *Local) Close() error {
 			if st.profiled {
 				lockedProfile.Remove(st)
 				st.profiled = false
+			}
+		}
+		if valid && a.file != nil && a.file.hasForeign() {
+			// Closing without DetachMappings must not leave MADV_RANDOM
+			// on llama.cpp's mapping: inference would then fault one
+			// page at a time for the rest of the model's life.
+			if err := a.file.detach(); err != nil && first == nil {
+				first = err
 			}
 		}
 		for _, f := range append(a.retired, a.file) {

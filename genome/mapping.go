@@ -583,6 +583,30 @@ func (a *ArtifactFile) unlock(ex []Extent) error {
 	return nil
 }
 
+// unlockOwn munlocks the OS pages of ex in the genome's own mapping,
+// except those that hold part of keep (extents still locked through it).
+func (a *ArtifactFile) unlockOwn(ex, keep []Extent) error {
+	if a.own == nil || len(ex) == 0 {
+		return nil
+	}
+	round := func(in []Extent) []Extent {
+		out := make([]Extent, 0, len(in))
+		for _, e := range in {
+			lo, hi := alignDown(e.Off), alignUp(e.End())
+			out = append(out, Extent{Off: lo, Len: hi - lo})
+		}
+		return mergeExtents(out)
+	}
+	for _, e := range subtractExtents(round(ex), round(keep)) {
+		if c, ok := a.own.clip(e); ok {
+			if err := sysMunlock(a.own.addrOf(c.Off), c.Len); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // evict drops release from the page cache. MADV_DONTNEED on the part of
 // each extent every mapping maps, so that no page table still maps them;
 // then, over drop, writeback (sysWriteBack: the kernel drops no dirty

@@ -58,6 +58,37 @@ func TestFailedLockRollsBack(t *testing.T) {
 	}
 }
 
+// TestFailedMoveDownKeepsAccounts fails the mlock of a PageOut that
+// places a page in Warm: the page must land in Cold, charged there, and
+// leave no tier's Used off from the pages it holds (it was left claiming
+// Warm, charged nowhere, and a later move took its bytes off Warm again).
+func TestFailedMoveDownKeepsAccounts(t *testing.T) {
+	fx := newFixture(t, 8*mib, []TierStore{NewWarmStore(4 * mib), NewBenchStore(4 * mib)}, ArtifactSpec{})
+	ref := RangePage(fx.art, 0, mib)
+	errInjected := errors.New("injected mlock failure")
+	sysMlockFn = func(addr uintptr, n int64) error { return errInjected }
+	t.Cleanup(func() { sysMlockFn = sysMlock })
+	err := fx.m.PageOut(context.Background(), fx.admin, ref, TierWarm)
+	wantErr(t, err, errInjected)
+	sysMlockFn = sysMlock
+	check := func(when string) {
+		t.Helper()
+		ws := fx.m.WorkingSet()
+		for _, r := range []TierRole{TierWarm, TierBench, TierCold} {
+			if c, _ := ws.CapacityOf(r); c.Used != ws.Bytes(r) {
+				t.Errorf("%s: %s used %d, its pages hold %d", when, r, c.Used, ws.Bytes(r))
+			}
+		}
+	}
+	if got := fx.m.TierOf(ref); got != TierCold {
+		t.Errorf("after the failed move: page in %s, want cold", got)
+	}
+	check("after the failed move")
+	fx.pageIn(t, ref)
+	fx.pageOut(t, ref, TierCold)
+	check("after moving it again")
+}
+
 func TestBudgetTiers(t *testing.T) {
 	ps := int64(pageSize)
 	tests := []struct {

@@ -117,10 +117,8 @@ const pmdSizeFile = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
 // large only costs a longer page-cache walk.
 func largestFolio() int64 {
 	n := int64(2 << 20)
-	if b, err := os.ReadFile(pmdSizeFile); err == nil {
-		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && v&(v-1) == 0 {
-			n = v
-		}
+	if v := pmdSize(); v > 0 && v&(v-1) == 0 {
+		n = v
 	}
 	return max(min(n, int64(pageSize)<<11), int64(pageSize))
 }
@@ -140,13 +138,30 @@ func sysRandom(addr uintptr, n int64) error {
 // MADV_RANDOM: Linux 5.18 put that case before the MADV_RANDOM check in
 // do_sync_mmap_readahead. Before it such a fault reads one page, and
 // hugeBlocks would turn a page-in into thousands of 4 KiB reads.
+// The block such a fault reads is the PMD size, so it must be the
+// largest folio too: with 64 KiB pages (arm64) the PMD is 512 MiB, beyond
+// the page cache's largest folio, and the kernel either reads far past
+// the extent or (6.10 on) falls back to one page a fault.
 var hugeFaultReads = func() bool {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
 		return false
 	}
-	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 18)
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 18) && pmdSize() == maxFolio
 }()
+
+// pmdSize returns the transparent huge page size the kernel reports, or 0.
+func pmdSize() int64 {
+	b, err := os.ReadFile(pmdSizeFile)
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
 
 // kernelAtLeast reports whether release (uname -r, e.g. "6.18.0-1-amd64")
 // is at least major.minor; false when it cannot be read.

@@ -139,13 +139,11 @@ func NewColdStore() *ColdStore { return &ColdStore{meter{role: TierCold}} }
 func (s *ColdStore) Read(ctx context.Context, r *Region) error { return s.Write(ctx, r) }
 
 // Write drops r's Release ranges, and the folios of Drop, from the page
-// cache.
+// cache. The bytes are charged even when that fails: the file on disk
+// holds them whether or not the cache still does.
 func (s *ColdStore) Write(ctx context.Context, r *Region) error {
-	if err := r.File.evict(r.Release, r.Drop); err != nil {
-		return err
-	}
 	s.used.Add(r.Bytes)
-	return nil
+	return r.File.evict(r.Release, r.Drop)
 }
 
 // Evict only drops the accounting: the file stays on disk.

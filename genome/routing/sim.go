@@ -24,10 +24,12 @@ const (
 	// where experts differ in size (as ZFS's ARC is).
 	ARC
 	// Genome is the genome's own policy as engine.NewBudget configures
-	// it: half the capacity a Warm tier run by exact LRU, half a Bench
-	// tier run by sampled LFU with frequency-gated admission, replayed by
-	// genome.PolicySim on the genome's own eviction code. An access is a
-	// hit when the expert is in either tier (no read from the file).
+	// it: the capacity split by genome.WarmShare (all of it Warm when the
+	// trace gives the cycle of a token's experts), Warm run by
+	// PolicyCycle and any Bench by sampled LFU with frequency-gated
+	// admission, replayed by genome.PolicySim on the genome's own
+	// eviction code. An access is a hit when the expert is in either tier
+	// (no read from the file).
 	Genome
 	// Expected evicts the expert whose next use is expected farthest
 	// away: its layer's distance in the cycle of layers, plus the cycle

@@ -102,6 +102,9 @@ func HeaderFromGGUF(f *gguf.File) (Header, error) {
 	if h.Experts == 0 {
 		return Header{}, fmt.Errorf("routing: %s: %w", f.Path, gguf.ErrNotMoE)
 	}
+	if h.Blocks > maxBlocks { // before walking them
+		return Header{}, fmt.Errorf("routing: %s: %d blocks (want 1..%d): %w", f.Path, h.Blocks, maxBlocks, ErrHeader)
+	}
 	for l := range h.Blocks {
 		rs, err := f.ExpertRanges(l, 0)
 		if errors.Is(err, gguf.ErrNotFound) {
