@@ -61,6 +61,11 @@ var (
 	// does not recognise a chat template (it matches a fixed list of known
 	// templates instead of running Jinja).
 	ErrUnsupportedTemplate = errors.New("llama: unsupported chat template")
+
+	// ErrBadVocab is returned when llama.cpp's tokenizer throws on a
+	// model that loaded: its vocabulary lacks a token the tokenizer
+	// needs (a byte token, for one). The file is corrupt or incomplete.
+	ErrBadVocab = errors.New("llama: the model's vocabulary is incomplete or corrupt")
 )
 
 // Error is a failure reported by llama.cpp: the operation that failed, the

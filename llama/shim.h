@@ -61,4 +61,17 @@ int32_t strata_model_n_tensors(const struct llama_model *m);
 const char *strata_model_tensor(const struct llama_model *m, int32_t i, strata_tensor_place *out);
 void strata_tensor_get(const struct ggml_tensor *t, void *dst, size_t n);
 
+// strata_call is the result of a guarded llama.cpp call (guard.cpp): n
+// what the call returned, or, when it threw a C++ exception (which would
+// otherwise abort the process at the C boundary), exc: 1 for
+// std::out_of_range, 2 for another std::exception, 3 for anything else.
+typedef struct strata_call {
+	int32_t n;
+	int32_t exc;
+} strata_call;
+
+strata_call strata_tokenize(const struct llama_vocab *v, const char *text, int32_t len, llama_token *tokens, int32_t n_max, bool add_special, bool parse_special);
+strata_call strata_token_to_piece(const struct llama_vocab *v, llama_token t, char *buf, int32_t len, int32_t lstrip, bool special);
+strata_call strata_detokenize(const struct llama_vocab *v, const llama_token *tokens, int32_t n, char *text, int32_t len, bool remove_special, bool unparse_special);
+
 #endif

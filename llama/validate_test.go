@@ -1,6 +1,8 @@
 package llama_test
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -145,4 +147,34 @@ func TestLoadReadsTheValidatedFile(t *testing.T) {
 	if _, err := llama.LoadModel(path, llama.ModelParams{}); err == nil {
 		t.Error("the swapped-in garbage at the path loaded")
 	}
+}
+
+// TestMissingByteTokenIsAnError renames the byte token <0x68> ("h") of a
+// byte-vocabulary model. The file passes validation and loads, but
+// llama.cpp's tokenizer looks the byte up with unordered_map::at, which
+// throws; unguarded, that killed the process on the first prompt with an
+// "h" in it. It must be an error, and the model must stay usable for text
+// that does not need the byte.
+func TestMissingByteTokenIsAnError(t *testing.T) {
+	src, err := os.ReadFile(testModel(t, "tiny-dense", gguf.TypeQ8_0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(src, []byte("<0x68>")) != 1 {
+		t.Fatal("the generated model does not hold the byte token <0x68> once")
+	}
+	path := filepath.Join(t.TempDir(), "no-h.gguf")
+	if err := os.WriteFile(path, bytes.Replace(src, []byte("<0x68>"), []byte("<<x68>"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, path, llama.ModelParams{})
+	v := m.Vocab()
+	if _, err := v.Tokenize("ab", false, false); err != nil {
+		t.Fatalf("text without the missing byte: %v", err)
+	}
+	_, err = v.Tokenize("hi", false, false)
+	if !errors.Is(err, llama.ErrBadVocab) {
+		t.Fatalf("text with the missing byte: got %v, want ErrBadVocab", err)
+	}
+	t.Log(err)
 }

@@ -117,7 +117,11 @@ func (v *Vocab) AppendTokens(dst []Token, text string, addSpecial, parseSpecial 
 		if len(buf) > 0 {
 			p = (*C.llama_token)(unsafe.Pointer(&buf[0]))
 		}
-		n := C.llama_tokenize(v.c, ctext, C.int32_t(len(text)), p, C.int32_t(len(buf)), C.bool(addSpecial), C.bool(parseSpecial))
+		r := C.strata_tokenize(v.c, ctext, C.int32_t(len(text)), p, C.int32_t(len(buf)), C.bool(addSpecial), C.bool(parseSpecial))
+		if r.exc != 0 {
+			return dst[:start], threw("Vocab.Tokenize", r.exc)
+		}
+		n := r.n
 		if n >= 0 {
 			return dst[:start+int(n)], nil
 		}
@@ -127,6 +131,20 @@ func (v *Vocab) AppendTokens(dst []Token, text string, addSpecial, parseSpecial 
 		room = int(-n)
 	}
 	return dst[:start], &Error{Op: "Vocab.Tokenize", Detail: "token count changed between calls"}
+}
+
+// threw is the error for a llama.cpp call that threw (guard.cpp): on a
+// model that loaded, that is a vocabulary missing what its tokenizer
+// needs, such as a byte token.
+func threw(op string, exc C.int32_t) error {
+	kind := "a C++ exception"
+	switch exc {
+	case 1:
+		kind = "std::out_of_range"
+	case 2:
+		kind = "a std::exception"
+	}
+	return &Error{Op: op, Detail: "llama.cpp's tokenizer threw " + kind, Err: ErrBadVocab}
 }
 
 // Piece renders token t as the bytes it stands for. special renders
@@ -150,7 +168,11 @@ func (v *Vocab) AppendPiece(dst []byte, t Token, special bool) ([]byte, error) {
 			dst = grown
 		}
 		free := dst[len(dst):cap(dst)]
-		n := C.llama_token_to_piece(v.c, C.llama_token(t), (*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), 0, C.bool(special))
+		r := C.strata_token_to_piece(v.c, C.llama_token(t), (*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), 0, C.bool(special))
+		if r.exc != 0 {
+			return dst, threw("Vocab.Piece", r.exc)
+		}
+		n := r.n
 		if n >= 0 {
 			return dst[:len(dst)+int(n)], nil
 		}
@@ -178,7 +200,11 @@ func (v *Vocab) Detokenize(tokens []Token, removeSpecial, unparseSpecial bool) (
 	}
 	buf := make([]byte, len(tokens)*8+16)
 	for attempt := 0; attempt < 2; attempt++ {
-		n := C.llama_detokenize(v.c, p, C.int32_t(len(tokens)), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)), C.bool(removeSpecial), C.bool(unparseSpecial))
+		r := C.strata_detokenize(v.c, p, C.int32_t(len(tokens)), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)), C.bool(removeSpecial), C.bool(unparseSpecial))
+		if r.exc != 0 {
+			return "", threw("Vocab.Detokenize", r.exc)
+		}
+		n := r.n
 		if n >= 0 {
 			return string(buf[:n]), nil
 		}
