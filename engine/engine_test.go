@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -401,6 +402,15 @@ func TestEngineAdapters(t *testing.T) {
 	}
 	if sum.Entries != 1 {
 		t.Errorf("audit log holds %d entries, want the 1 denial", sum.Entries)
+	}
+	// The entry names the personas, not only their IDs, which are new in
+	// every process.
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"ActorName":"bob"`) || !strings.Contains(string(raw), `"OwnerName":"alice"`) {
+		t.Errorf("the audit entry does not name bob and alice: %s", raw)
 	}
 }
 

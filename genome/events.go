@@ -62,10 +62,12 @@ type EvictionRecord struct {
 // AccessDenied is published when an actor touched a page or region it has
 // no right to.
 type AccessDenied struct {
-	Actor  PersonaID
-	Owner  PersonaID // zero when the denial is by region, not ownership
-	Page   PageRef
-	Region GenomeRegion // the region the actor's rights fell short in; for a denial by owner, the page's first region
-	Op     Op           // the operations the request needed there
-	Reason string
+	Actor     PersonaID
+	ActorName string    // the name the actor was registered with, if any
+	Owner     PersonaID // zero when the denial is by region, not ownership
+	OwnerName string
+	Page      PageRef
+	Region    GenomeRegion // the region the actor's rights fell short in; for a denial by owner, the page's first region
+	Op        Op           // the operations the request needed there
+	Reason    string
 }

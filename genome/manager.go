@@ -322,6 +322,7 @@ type Local struct {
 	pages     map[PageRef]*pageState
 	inTier    [numTiers]map[*pageState]struct{}
 	personas  map[PersonaID]*AccessTable
+	names     map[PersonaID]string // personas' names, for denials
 
 	clock     atomic.Int64
 	ctr       counters
@@ -362,6 +363,7 @@ func NewLocal(cfg Config) (*Local, error) {
 		artifacts: make(map[ArtifactID]*artifact),
 		pages:     make(map[PageRef]*pageState),
 		personas:  make(map[PersonaID]*AccessTable),
+		names:     make(map[PersonaID]string),
 	}
 	for _, s := range cfg.Tiers {
 		r := s.Role()
@@ -607,6 +609,9 @@ func (m *Local) RegisterPersona(p Persona) error {
 		return fmt.Errorf("genome: persona %s: %w", p.ID, ErrDuplicate)
 	}
 	m.personas[p.ID] = &t
+	if p.Name != "" {
+		m.names[p.ID] = p.Name
+	}
 	return nil
 }
 
@@ -853,7 +858,7 @@ func (m *Local) deny(d AccessDenied) error {
 // regions, and that no persona but actor owns a byte of the page (owners);
 // it returns the denial, unpublished. Caller holds m.opMu or m.mu.
 func (m *Local) authorize(actor PersonaID, ref PageRef, owners []PersonaID, needs ...need) (AccessDenied, bool) {
-	d := AccessDenied{Actor: actor, Page: ref}
+	d := AccessDenied{Actor: actor, ActorName: m.names[actor], Page: ref}
 	if len(needs) > 0 {
 		d.Region, d.Op = needs[0].regions.first(), needs[0].op
 	}
@@ -871,7 +876,7 @@ func (m *Local) authorize(actor PersonaID, ref PageRef, owners []PersonaID, need
 	}
 	for _, o := range owners {
 		if o != actor {
-			d.Owner = o
+			d.Owner, d.OwnerName = o, m.names[o]
 			d.Reason = "page owned by another persona"
 			return d, false
 		}
@@ -917,7 +922,7 @@ func (m *Local) CheckPermission(actor PersonaID, region GenomeRegion, op Op) err
 	var d AccessDenied
 	ok := false
 	if region >= numRegions {
-		d = AccessDenied{Actor: actor, Region: region, Op: op, Reason: "no such region"}
+		d = AccessDenied{Actor: actor, ActorName: m.names[actor], Region: region, Op: op, Reason: "no such region"}
 	} else {
 		d, ok = m.authorize(actor, PageRef{}, nil, need{regionBit(region), op})
 	}

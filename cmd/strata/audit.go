@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/strata-llm/strata/audit"
 )
@@ -75,6 +76,12 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	path := files[0]
+	// The library reads a missing log as an empty one (a log nothing has
+	// been written to yet); asked to verify a file, the command says it
+	// is not there.
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
 	var opts audit.VerifyOptions
 	switch {
 	case *pubkey != "":
@@ -109,6 +116,9 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "     run: strata audit repair %s\n", path)
 		}
 		return fmt.Errorf("%s does not verify", path)
+	}
+	if sum.Entries == 0 && len(opts.Checkpoints) == 0 {
+		fmt.Fprintf(stderr, "strata audit verify: warning: %s is empty; without signed checkpoints (-pubkey) an emptied log cannot be told from a new one\n", path)
 	}
 	fmt.Fprintf(stdout, "OK %s: %d entries, last seq %d, last hash %s", path, sum.Entries, sum.LastSeq, sum.LastHash)
 	if len(opts.Checkpoints) > 0 {

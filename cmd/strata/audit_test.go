@@ -47,6 +47,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 	os.WriteFile(truncated, []byte(strings.Join(lines[:4], "")), 0o600)
 	torn := filepath.Join(t.TempDir(), "torn.log")
 	os.WriteFile(torn, data[:len(data)-20], 0o600)
+	empty := filepath.Join(t.TempDir(), "empty.log")
+	os.WriteFile(empty, nil, 0o600)
 
 	tests := []struct {
 		name     string
@@ -62,7 +64,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 		{"truncated, key", []string{"verify", truncated, "-pubkey", pub, "-checkpoints", audit.CheckpointPath(path)}, 1,
 			[]string{"FAIL", "checkpoint covers seq 5 but the log ends at seq 4"}},
 		{"torn", []string{"verify", torn}, 1, []string{"FAIL", "torn last line", "strata audit repair"}},
-		{"missing file is empty", []string{"verify", filepath.Join(t.TempDir(), "none.log")}, 0, []string{"OK ", "0 entries"}},
+		{"missing file", []string{"verify", filepath.Join(t.TempDir(), "none.log")}, 1, nil},
+		{"empty file", []string{"verify", empty}, 0, []string{"OK ", "0 entries"}},
 		{"bad key", []string{"verify", path, "-pubkey", "zz"}, 1, nil},
 		{"no file", []string{"verify"}, 2, nil},
 		{"two files", []string{"verify", path, path}, 2, nil},
