@@ -41,8 +41,21 @@ type Sampler struct {
 // NewSampler builds a sampler chain from p.
 func NewSampler(p SamplerParams) (*Sampler, error) {
 	Init()
-	if p.Temperature < 0 || p.TopK < 0 || p.TopP < 0 || p.TopP > 1 || p.MinP < 0 || p.MinP > 1 || p.PenaltyLastN < -1 {
-		return nil, fmt.Errorf("llama: sampler: parameter out of range in %+v", p)
+	for _, c := range []struct {
+		bad  bool
+		name string
+		v    any
+		want string
+	}{
+		{p.Temperature < 0, "temperature", p.Temperature, "0 or more (0: greedy)"},
+		{p.TopK < 0, "top-k", p.TopK, "0 or more (0: off)"},
+		{p.TopP < 0 || p.TopP > 1, "top-p", p.TopP, "0 to 1"},
+		{p.MinP < 0 || p.MinP > 1, "min-p", p.MinP, "0 to 1"},
+		{p.PenaltyLastN < -1, "penalty last-n", p.PenaltyLastN, "-1 (the context) or more"},
+	} {
+		if c.bad {
+			return nil, fmt.Errorf("llama: sampler: %s %v: want %s", c.name, c.v, c.want)
+		}
 	}
 	cp := C.llama_sampler_chain_default_params()
 	chain := C.llama_sampler_chain_init(cp)

@@ -110,8 +110,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	prompt := fs.String("p", "", "prompt text")
 	chat := fs.Bool("chat", false, "send -p as a user message through the model's chat template")
 	system := fs.String("system", "", "system message for -chat")
-	n := fs.Int("n", 64, "number of tokens to generate")
-	seed := fs.Uint("seed", uint(engine.RandomSeed), "sampling seed (default random)")
+	n := fs.Int("n", 64, "number of tokens to generate (-1: until the context is full)")
+	seed := fs.Uint("seed", uint(engine.RandomSeed), "sampling seed (4294967295: a random one)")
 	greedy := fs.Bool("greedy", false, "always pick the most likely token")
 	temp := fs.Float64("temp", 0.8, "temperature")
 	topK := fs.Int("top-k", 40, "top-k (0 disables)")
@@ -126,11 +126,16 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if ef.model == "" || fs.NArg() != 0 || *n < 1 {
-		fmt.Fprintln(stderr, "usage: strata run -m FILE -p PROMPT [-chat] [-n N] [-seed S] [-greedy] [-json] [-events]")
+	if *n == 0 || *n < -1 {
+		fmt.Fprintf(stderr, "strata run: -n %d: want a number of tokens, or -1 for until the context is full\n", *n)
+		return errUsage
+	}
+	if ef.model == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: strata run -m FILE [-p PROMPT] [-chat] [-n N] [-seed S] [-greedy] [-json] [-events]")
 		fs.PrintDefaults()
 		return errUsage
 	}
+	maxTokens := max(*n, 0) // the engine's 0: until the context is full
 	if *seed > uint(engine.RandomSeed) {
 		return fmt.Errorf("-seed %d does not fit 32 bits", *seed)
 	}
@@ -172,7 +177,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	defer e.Close()
 
 	req := engine.Request{
-		Persona: *persona, MaxTokens: *n,
+		Persona: *persona, MaxTokens: maxTokens,
 		Sampling: engine.Sampling{
 			Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), MinP: float32(*minP),
 			RepeatLastN: 64, RepeatPenalty: float32(*repeat), Seed: uint32(*seed),
@@ -243,6 +248,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	fmt.Fprintf(stderr, "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (%s)\n",
 		res.PromptTokens, promptTPS, res.CompletionTokens, res.TokensPerSecond(), res.StopReason)
+	if res.StopReason == engine.StopLength && res.CompletionTokens < maxTokens {
+		fmt.Fprintf(stderr, "strata run: warning: the context of %d tokens filled up before -n %d; raise -c\n", e.ContextSize(), *n)
+	}
 	return nil
 }
 

@@ -143,7 +143,7 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// TestServeLoadUsage: negative counts are usage errors that say which
+// TestServeLoadUsage: counts out of range are usage errors that say which
 // flag, not a server that refuses every request or a panic.
 func TestServeLoadUsage(t *testing.T) {
 	for _, tc := range []struct {
@@ -151,6 +151,8 @@ func TestServeLoadUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve", "-m", "x.gguf", "-n", "-5"}, "-n -5"},
+		{[]string{"run", "-m", "x.gguf", "-n", "0"}, "-n 0"},
+		{[]string{"run", "-m", "x.gguf", "-n", "-2"}, "-n -2"},
 		{[]string{"load", "-n", "-2"}, "usage: strata load"},
 		{[]string{"load", "-c", "0"}, "usage: strata load"},
 		{[]string{"load", "-tokens", "1"}, "usage: strata load"},
