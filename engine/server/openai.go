@@ -17,7 +17,26 @@ import (
 type chatRequest struct {
 	Model    string        `json:"model"`
 	Messages []chatMessage `json:"messages"`
+	// Tools and ResponseFormat are read only to refuse what Strata does
+	// not do (function calling, constrained JSON), rather than answer
+	// with plain text a client did not ask for.
+	Tools          json.RawMessage `json:"tools"`
+	ResponseFormat *struct {
+		Type string `json:"type"`
+	} `json:"response_format"`
 	common
+}
+
+// unsupported returns the parameter and message for the first feature of
+// r that Strata does not implement, or "".
+func (r *chatRequest) unsupported() (param, msg string) {
+	if t := strings.TrimSpace(string(r.Tools)); t != "" && t != "null" && t != "[]" {
+		return "tools", "tools (function calling) are not supported by this server"
+	}
+	if f := r.ResponseFormat; f != nil && f.Type != "" && f.Type != "text" {
+		return "response_format", fmt.Sprintf("response_format %q is not supported by this server (only text)", f.Type)
+	}
+	return "", ""
 }
 
 // completionRequest is POST /v1/completions.
@@ -143,8 +162,12 @@ func toMessages(in []chatMessage) ([]llama.ChatMessage, error) {
 			return nil, fmt.Errorf("messages[%d]: %w", i, err)
 		}
 		role := m.Role
-		if role == "developer" { // OpenAI's newer name for system
+		switch role {
+		case "developer": // OpenAI's newer name for system
 			role = "system"
+		case "system", "user", "assistant", "tool":
+		default:
+			return nil, fmt.Errorf("messages[%d].role %q: want system, developer, user, assistant or tool", i, m.Role)
 		}
 		out[i] = llama.ChatMessage{Role: role, Content: text}
 	}

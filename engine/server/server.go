@@ -213,6 +213,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &in) {
 		return
 	}
+	if param, msg := in.unsupported(); param != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
+		return
+	}
 	req, ok := s.request(w, r, in.Model, &in.common)
 	if !ok {
 		return

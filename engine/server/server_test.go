@@ -239,6 +239,9 @@ func TestErrors(t *testing.T) {
 		{"empty", ``, 400},
 		{"no messages", `{"messages":[]}`, 400},
 		{"image part", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400},
+		{"unknown role", `{"messages":[{"role":"wizard","content":"hi"}]}`, 400},
+		{"tools", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}`, 400},
+		{"json mode", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}`, 400},
 		{"too big", `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 1<<17) + `"}]}`, 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
