@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,6 +113,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	// A first comment says what the stream carries, so that a client
+	// (or a typo in select) is not left with silence until something
+	// matches.
+	var hello strings.Builder
+	hello.WriteString(": streaming")
+	for _, sel := range sels {
+		fmt.Fprintf(&hello, " %s", sel)
+	}
+	for _, p := range patterns {
+		fmt.Fprintf(&hello, " event:%s", p)
+	}
+	hello.WriteString("\n\n")
+	io.WriteString(w, hello.String())
 	rc := http.NewResponseController(w)
 	rc.Flush()
 	tick := time.NewTicker(15 * time.Second)

@@ -286,6 +286,9 @@ func TestEventsMetricsPprof(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []string
+	if first := <-lines; !strings.HasPrefix(first, ": streaming") {
+		t.Errorf("the stream opens with %q, want a comment naming what it carries", first)
+	}
 	timeout := time.After(20 * time.Second)
 wait:
 	for {
@@ -293,6 +296,9 @@ wait:
 		case l := <-lines:
 			if k, ok := strings.CutPrefix(l, "event: "); ok {
 				seen = append(seen, k)
+			}
+			if strings.HasPrefix(l, ": streaming") && !strings.Contains(l, "inference/llm.") {
+				t.Errorf("first comment does not name the selection: %q", l)
 			}
 			if strings.HasPrefix(l, "data: ") && strings.Contains(l, `"stop_reason"`) {
 				if !strings.Contains(l, `"id":"`) {
