@@ -79,7 +79,12 @@ build() {
 	cgo_env
 	log "building (CGO_CFLAGS=$CGO_CFLAGS); a cold build of llama.cpp takes a few minutes"
 	mkdir -p bin
-	go build -o bin/ ./cmd/...
+	# The commit goes in by -X, since GOFLAGS turns VCS stamping off (it
+	# fails in trees copied without .git); bench reports it as llama-bench
+	# reports its build_commit.
+	local commit
+	commit=$(git rev-parse --short=7 HEAD 2>/dev/null || true)
+	go build -ldflags "-X main.commit=${commit}" -o bin/ ./cmd/...
 	log "built: $(cd bin && ls | tr '\n' ' ')"
 }
 

@@ -298,8 +298,15 @@ func (r *result) loadMode() string {
 	return "mmap"
 }
 
-// buildCommit is Strata's VCS revision when the binary was built with it.
+// commit is Strata's revision, set by build.sh (-ldflags -X main.commit).
+var commit string
+
+// buildCommit is Strata's revision: the one build.sh set, or the VCS
+// revision go build stamped, or "unknown".
 func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 7 {

@@ -48,6 +48,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-version" || args[0] == "--version") {
+		args = []string{"version"}
+	}
+	if len(args) == 2 && args[0] == "help" {
+		if _, ok := commands[args[1]]; ok { // strata help gen: gen's usage
+			args = []string{args[1], "-h"}
+		}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

@@ -94,6 +94,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if errors.Is(herr, context.Canceled) {
 		herr = srv.Close()
 	}
-	log.Info("stopped", "engine", eerr, "http", herr)
-	return errors.Join(eerr, herr)
+	if err := errors.Join(eerr, herr); err != nil {
+		log.Error("stopped", "engine", eerr, "http", herr)
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }

@@ -163,3 +163,18 @@ func TestServeLoadUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionAndHelp: --version prints the build, and `strata help gen`
+// prints gen's own usage.
+func TestVersionAndHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if rc := run([]string{"--version"}, &out, &errb); rc != 0 || !strings.HasPrefix(out.String(), "strata ") || !strings.Contains(out.String(), "llama.cpp: ") {
+		t.Errorf("--version: exit %d, %q", rc, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	run([]string{"help", "gen"}, &out, &errb)
+	if !strings.Contains(errb.String(), "strata gen") || !strings.Contains(errb.String(), "-preset") {
+		t.Errorf("help gen: %q", errb.String())
+	}
+}
