@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,20 +54,36 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ln.Close()
-	log.Info("loading", "model", ef.model)
+	// The server answers from the start: 503 while the model loads, as
+	// llama-server does, so that a client polling /health sees it coming.
+	var handler atomic.Pointer[http.Handler]
+	loading := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"message":"Loading model","type":"unavailable_error","code":503}}`+"\n")
+	}))
+	handler.Store(&loading)
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("loading", "model", ef.model, "addr", ln.Addr())
 	e, err := ef.open(ctx, bus.New(), stderr)
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	defer e.Close()
 	api := server.New(e, server.Options{DefaultMaxTokens: *maxTokens, Logger: log})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseEvents)
+	ready := http.Handler(api)
+	handler.Store(&ready)
 	// The address printed is the one bound, so -addr :0 can be used by
 	// scripts: they read the line.
 	fmt.Fprintf(stdout, "strata serve: %s on http://%s (model %q, %d sequences of %d tokens)\n", ef.model, ln.Addr(), e.Name(), e.Parallel(), e.ContextSize())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
