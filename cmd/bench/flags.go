@@ -283,6 +283,7 @@ var unsupported = []string{
 	"nkvo", "no-kv-offload", "lm", "load-mode", "lzm", "lazy-mode", "embd", "embeddings",
 	"ts", "tensor-split", "nopo", "no-op-offload", "no-host", "numa", "prio",
 	"fitt", "fit-target", "fitc", "fit-ctx", "rpc", "version",
+	"cmoe", "cpu-moe", "dio", "direct-io",
 }
 
 // parseFlags parses bench's command line. Flags are llama-bench's where
@@ -412,6 +413,21 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.progress, "progress", false, "say which test runs (progress goes to stderr anyway)")
 	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the warm-up run before each test")
 	fs.BoolVar(&o.noMmap, "no-mmap", false, "read weights instead of mapping the file")
+	// llama-bench's older spelling, still in many scripts: -mmp 0 is
+	// -no-mmap. One value only: a list would need a test per value.
+	for _, n := range []string{"mmp", "mmap"} {
+		fs.Func(n, "`0|1`: 0 is -no-mmap (llama-bench's older flag)", func(s string) error {
+			switch strings.TrimSpace(s) {
+			case "0":
+				o.noMmap = true
+			case "1":
+				o.noMmap = false
+			default:
+				return fmt.Errorf("%q: want 0 or 1 (one value; run twice for both)", s)
+			}
+			return nil
+		})
+	}
 	fs.BoolVar(&o.prefetch, "prefetch", false, "with -budget: predict each MoE layer's experts from the layer before and read them ahead, off the decoding thread (recall on stderr)")
 	fs.StringVar(&o.svg, "svg", "", "with -budget: write a `file` plotting t/s and hit rate against the budget (a plain mmap run is added)")
 	fs.StringVar(&o.trace, "trace", "", "record the MoE routing of every generated token (tg, and pg's tg) to `file`, for strata paging sim; with several such tests, one file each, numbered as the tests: file.3.ext")

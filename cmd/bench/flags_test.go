@@ -69,6 +69,11 @@ func TestParseFlags(t *testing.T) {
 			eq(t, "ub", o.nUbatch, []int{128, 256})
 			eq(t, "d", o.nDepth, []int{0, 512})
 		}},
+		{"llama-bench's older -mmp", "-m a -mmp 0", func(t *testing.T, o *options) {
+			if !o.noMmap {
+				t.Error("-mmp 0 did not turn mmap off")
+			}
+		}},
 		{"repeated flags append", "-m a -p 1 -p 2,3 -m b", func(t *testing.T, o *options) {
 			eq(t, "p", o.nPrompt, []int{1, 2, 3})
 			eq(t, "models", o.models, []string{"a", "b"})
@@ -157,6 +162,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"-m a -ctk q8_0", "-ctk is a llama-bench flag that bin/bench does not implement"},
 		{"-m a --no-kv-offload 1", "--no-kv-offload is a llama-bench flag"},
 		{"-m a extra", `unexpected arguments ["extra"]`},
+		{"-m a -mmp 0,1", `want 0 or 1`},
+		{"-m a -cmoe", "-cmoe is a llama-bench flag"},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			var stderr strings.Builder
