@@ -59,7 +59,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageErr(err)
 	}
 	if fs.NArg() != 0 || *conc < 1 || *nreq < 0 || *maxTok < 2 {
 		fmt.Fprintln(stderr, "usage: strata load [-url URL] [-c STREAMS >= 1] [-n REQUESTS >= 0] [-tokens N >= 2] [-p PROMPT] [-json]")

@@ -70,13 +70,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := c.run(args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) { // -h: the usage was asked for
+			return 0
+		}
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 		fmt.Fprintf(stderr, "strata %s: %v\n", c.name, err)
 		return 1
 	}
 	return 0
+}
+
+// usageErr is what a command returns when its flags do not parse: the
+// flag package has printed the problem and the usage, so the error only
+// sets the exit status (0 for -h).
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
 }
 
 func usage(w io.Writer) {

@@ -124,7 +124,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	events := fs.Bool("events", false, "print the bus events (inference and genome) as JSON lines on stderr")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` while running (page-ins carry layer/expert labels)")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageErr(err)
 	}
 	if *n == 0 || *n < -1 {
 		fmt.Fprintf(stderr, "strata run: -n %d: want a number of tokens, or -1 for until the context is full\n", *n)

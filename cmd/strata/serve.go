@@ -34,7 +34,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxTokens := fs.Int("n", 0, "default max tokens per request (0: until the sequence's context is full)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are cancelled")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageErr(err)
 	}
 	if *maxTokens < 0 {
 		fmt.Fprintf(stderr, "strata serve: -n %d: want 0 (until the context is full) or more\n", *maxTokens)

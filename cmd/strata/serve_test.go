@@ -177,4 +177,12 @@ func TestVersionAndHelp(t *testing.T) {
 	if !strings.Contains(errb.String(), "strata gen") || !strings.Contains(errb.String(), "-preset") {
 		t.Errorf("help gen: %q", errb.String())
 	}
+	for _, c := range []string{"gen", "run", "serve", "load", "inspect"} {
+		if rc := run([]string{c, "-h"}, &out, &errb); rc != 0 {
+			t.Errorf("%s -h: exit %d, want 0", c, rc)
+		}
+	}
+	if rc := run([]string{"run", "-no-such-flag"}, &out, &errb); rc != 2 {
+		t.Errorf("run -no-such-flag: exit %d, want 2", rc)
+	}
 }
