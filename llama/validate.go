@@ -25,6 +25,12 @@ const (
 // file that breaks one is refused with an error that names the key.
 func Validate(f *gguf.File) error {
 	path := f.Path
+	// An adapter has no hyperparameters of its own; llama.cpp fails on
+	// the first one it misses, which says nothing of why.
+	if t, _ := f.String("general.type"); t == "adapter" {
+		kind, _ := f.String("adapter.type")
+		return fmt.Errorf("llama: %s is an adapter (%s), not a model: load it beside its base model (strata run/serve -lora, Model.LoadAdapter)", path, orDefault(kind, "general.type adapter"))
+	}
 	// The gguf reader already refuses what llama.cpp's gguf reader asserts
 	// on (empty or duplicate keys and tensor names, a bad alignment); the
 	// rules below are about what llama.cpp's model loader asserts on.

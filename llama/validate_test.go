@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
+	"github.com/strata-llm/strata/modelgen"
 )
 
 // TestValidateRefusesWhatLlamaAssertsOn writes small GGUF files that break
@@ -177,4 +178,21 @@ func TestMissingByteTokenIsAnError(t *testing.T) {
 		t.Fatalf("text with the missing byte: got %v, want ErrBadVocab", err)
 	}
 	t.Log(err)
+}
+
+// TestAdapterIsNotAModel: a LoRA adapter given as a model is refused
+// saying what it is, before llama.cpp misses a hyperparameter.
+func TestAdapterIsNotAModel(t *testing.T) {
+	spec, err := modelgen.Preset("tiny-dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lora.gguf")
+	if err := modelgen.WriteLoRA(path, spec, modelgen.Options{Type: gguf.TypeF32, Seed: 1}, 4); err != nil {
+		t.Fatal(err)
+	}
+	_, err = llama.LoadModel(path, llama.ModelParams{})
+	if err == nil || !strings.Contains(err.Error(), "is an adapter (lora), not a model") {
+		t.Fatalf("LoadModel of an adapter: got %v", err)
+	}
 }

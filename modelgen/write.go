@@ -1,6 +1,7 @@
 package modelgen
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -224,7 +225,12 @@ func writeAtomic(path string, w *gguf.Writer, data gguf.TensorData, progress fun
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("modelgen: %w", err)
+		// The temporary name means nothing to the caller; the reason does.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("modelgen: cannot write %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
