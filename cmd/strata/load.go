@@ -113,6 +113,12 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// loadClient opens a connection per request. Reusing an idle one races
+// a server that closes it (llama-server's keep-alive limit): a POST sent
+// as it closes fails with EOF and is not retried, which ended a benchmark
+// run of serve-bench. A loopback connect costs microseconds.
+var loadClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // oneStream runs one streaming request and measures it.
 func oneStream(ctx context.Context, url string, body []byte) (loadResult, error) {
 	var r loadResult
@@ -122,7 +128,7 @@ func oneStream(ctx context.Context, url string, body []byte) (loadResult, error)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := loadClient.Do(req)
 	if err != nil {
 		return r, err
 	}
