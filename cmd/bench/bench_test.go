@@ -118,4 +118,11 @@ func TestRunMarkdown(t *testing.T) {
 	if rc := run([]string{"-m", model, "-dev", "CPU"}, &stdout, &stderr); rc != 1 || !strings.Contains(stderr.String(), "-dev CPU: a CPU device") {
 		t.Errorf("-dev CPU: exit %d\n%s", rc, stderr.String())
 	}
+	// A missing model among several stops the run before any test, so no
+	// output is left half written.
+	stdout.Reset()
+	stderr.Reset()
+	if rc := run([]string{"-m", model + ",/no/such.gguf", "-p", "16", "-n", "0", "-o", "json"}, &stdout, &stderr); rc != 1 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "/no/such.gguf") {
+		t.Errorf("missing second model: exit %d, stdout %q, stderr %q", rc, stdout.String(), stderr.String())
+	}
 }

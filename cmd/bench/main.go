@@ -61,6 +61,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	// Every model is checked before the first test, so that a missing
+	// one does not end the run halfway, with its output unterminated.
+	for _, m := range opts.models {
+		if st, err := os.Stat(m); err != nil || st.IsDir() {
+			if err == nil {
+				err = errors.New("is a directory")
+			}
+			fmt.Fprintf(stderr, "bench: -m %s: %v\n", m, err)
+			return 1
+		}
+	}
 	level := slog.LevelError // llama.cpp's warnings are noise in results; -v shows all
 	if opts.verbose {
 		level = slog.LevelDebug
