@@ -360,6 +360,9 @@ func TestWriterErrors(t *testing.T) {
 		{"string too long", w.SetKV("s", strings.Repeat("s", MaxStringLen+1))},
 		{"array string too long", w.SetKV("s", []string{"", strings.Repeat("s", MaxStringLen+1)})},
 		{"array too long", w.SetKV("a", make([]uint8, MaxArrayLen+1))},
+		// The Writer pads by Writer.Alignment; a key saying another
+		// value put readers' tensors in the padding.
+		{"alignment key", w.SetKV("general.alignment", uint32(32))},
 	} {
 		if !errors.Is(tc.err, ErrWrite) {
 			t.Errorf("%s: got %v, want ErrWrite", tc.name, tc.err)
@@ -371,6 +374,21 @@ func TestWriterErrors(t *testing.T) {
 	short := func(i int, t TensorInfo, w io.Writer) error { _, err := w.Write([]byte{1}); return err }
 	if _, err := w.Write(io.Discard, short); !errors.Is(err, ErrWrite) {
 		t.Errorf("short tensor data: got %v, want ErrWrite", err)
+	}
+}
+
+// TestWriterCountsAlignmentKey: the general.alignment key the Writer adds
+// counts against MaxKV, so a full table fails at Write instead of
+// writing a file Read refuses.
+func TestWriterCountsAlignmentKey(t *testing.T) {
+	w := &Writer{Alignment: 64}
+	for i := range MaxKV {
+		if err := w.SetKV(fmt.Sprintf("k%d", i), uint8(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Write(io.Discard, fillData); !errors.Is(err, ErrWrite) {
+		t.Errorf("MaxKV keys and an alignment: got %v, want ErrWrite", err)
 	}
 }
 

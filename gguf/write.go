@@ -34,6 +34,12 @@ func (w *Writer) SetKV(key string, value any) error {
 	if key == "" {
 		return fmt.Errorf("%w: empty key", ErrWrite)
 	}
+	if key == "general.alignment" {
+		// The Writer pads by its Alignment field; a key of its own could
+		// say another value, and readers would look for the tensors in
+		// the wrong place.
+		return fmt.Errorf("%w: set Writer.Alignment, not the general.alignment key", ErrWrite)
+	}
 	if w.keys[key] {
 		return fmt.Errorf("%w: key %q set twice", ErrWrite, key)
 	}
@@ -112,7 +118,7 @@ func (w *Writer) alignment() uint64 {
 }
 
 func (w *Writer) kvList() []KV {
-	if w.alignment() == DefaultAlignment || w.keys["general.alignment"] {
+	if w.alignment() == DefaultAlignment {
 		return w.kvs
 	}
 	return append(append([]KV(nil), w.kvs...), KV{Key: "general.alignment", Value: uint32(w.alignment())})
@@ -153,10 +159,13 @@ func (w *Writer) Write(dst io.Writer, data TensorData) (int64, error) {
 	if a == 0 || a&(a-1) != 0 || a > math.MaxUint32 {
 		return 0, fmt.Errorf("%w: alignment %d is not a power of two", ErrWrite, a)
 	}
+	kvs := w.kvList()
+	if len(kvs) > MaxKV { // the alignment key the Writer adds counts too
+		return 0, fmt.Errorf("%w: %d keys with general.alignment, at most %d (MaxKV)", ErrWrite, len(kvs), MaxKV)
+	}
 	cw := &countWriter{w: dst}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	e := encoder{w: bw}
-	kvs := w.kvList()
 	e.raw([]byte(Magic))
 	e.u32(3)
 	e.u64(uint64(len(w.tensors)))
