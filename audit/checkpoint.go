@@ -88,6 +88,11 @@ func readCheckpoints(path string) (cps []Checkpoint, complete int64, err error) 
 		if err := dec.Decode(&c); err != nil {
 			return nil, 0, fmt.Errorf("audit: %s line %d: %w", path, n, err)
 		}
+		// One checkpoint a line, in the form the Log writes it: nothing
+		// after the object, no keys in another case.
+		if canon, err := json.Marshal(c); err != nil || !bytes.Equal(canon, sc.Bytes()) {
+			return nil, 0, fmt.Errorf("audit: %s line %d: not a checkpoint as the log writes one", path, n)
+		}
 		cps = append(cps, c)
 	}
 	return cps, int64(len(data)), sc.Err()

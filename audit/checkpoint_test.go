@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -264,4 +265,45 @@ func joinLines(ls []string) string {
 		s += l
 	}
 	return s
+}
+
+// TestCheckpointFileStrict: a checkpoint line with anything after its
+// object, or keys in another case, is not a checkpoint the log wrote; and
+// an old signed checkpoint appended again is not taken for the latest.
+func TestCheckpointFileStrict(t *testing.T) {
+	_, priv := testKey(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	opts := &Options{Sync: SyncNone, Signer: priv, CheckpointEvery: 1}
+	appendN(t, path, opts, 3)
+	cpPath := CheckpointPath(path)
+	good, err := os.ReadFile(cpPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.TrimSuffix(splitLines(good)[0], "\n")
+
+	for name, extra := range map[string]string{
+		"trailing object": first + ` {"x":1}` + "\n",
+		"other case":      strings.Replace(first, `"seq"`, `"SEQ"`, 1) + "\n",
+	} {
+		if err := os.WriteFile(cpPath, append(slices.Clone(good), extra...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadCheckpoints(cpPath); err == nil {
+			t.Errorf("%s: ReadCheckpoints accepted %q", name, extra)
+		}
+	}
+
+	// The first checkpoint (seq 1) appended after the last (seq 3).
+	if err := os.WriteFile(cpPath, append(slices.Clone(good), first+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, &Options{Sync: SyncNone, Signer: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if cp, ok := l.LastCheckpoint(); !ok || cp.Seq != 3 {
+		t.Errorf("LastCheckpoint after a stale one was appended: seq %d, want 3", cp.Seq)
+	}
 }

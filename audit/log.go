@@ -136,8 +136,13 @@ func Open(path string, opts *Options) (*Log, error) {
 		}
 		cpComplete = complete
 		vopts = VerifyOptions{PublicKey: o.Signer.Public().(ed25519.PublicKey), Checkpoints: cps}
-		if len(cps) > 0 {
-			l.lastCP = cps[len(cps)-1]
+		// The latest is the highest seq, wherever it stands in the file:
+		// an old signed checkpoint appended again must not be handed out
+		// as the last.
+		for _, c := range cps {
+			if c.Seq >= l.lastCP.Seq {
+				l.lastCP = c
+			}
 		}
 	}
 	sum, err := verifyReader(io.NewSectionReader(f, 0, 1<<62), vopts)
