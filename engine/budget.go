@@ -84,8 +84,15 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		return nil, fmt.Errorf("engine: budget: %w", err)
 	}
 	var cycle int64 // unknown: half and half
+	var least int64 // one layer's routed experts at the largest expert size: the least a budget can page
 	if h, err := routing.HeaderFromGGUF(f); err == nil {
 		cycle = h.CycleBytes()
+		for _, l := range h.Layers {
+			least = max(least, l.ExpertBytes*int64(max(h.Used, 1)))
+		}
+	}
+	if bytes < least {
+		return nil, fmt.Errorf("engine: budget of %s is less than one layer's routed experts (%s): give at least that", routing.FormatBytes(bytes), routing.FormatBytes(least))
 	}
 	// A budget that leaves the dense weights no room (see MemoryCheck)
 	// only makes the kernel reclaim weights that every token reads: lower
@@ -106,7 +113,7 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 	lockable, pin := int64(-1), dense
 	if mem, ok := memoryNow(); ok {
 		switch fit := mem.fit(dense); {
-		case fit >= int64(os.Getpagesize()):
+		case fit >= max(least, int64(os.Getpagesize())):
 			bytes = min(bytes, fit)
 		default:
 			lockable, pins, pin = 0, nil, 0

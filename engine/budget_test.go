@@ -92,3 +92,18 @@ func TestBudgetMemoryCheck(t *testing.T) {
 		t.Errorf("nil Budget: got %q", w)
 	}
 }
+
+// TestBudgetBelowOneLayer: a budget that cannot hold one layer's routed
+// experts is refused saying so; it used to be accepted, and every decode
+// then failed with the genome's "tier full" behind "decode aborted".
+func TestBudgetBelowOneLayer(t *testing.T) {
+	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), engine.PagedExperts(llama.ModelParams{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = engine.NewBudget(context.Background(), m, 8<<10)
+	if err == nil || !strings.Contains(err.Error(), "less than one layer's routed experts") {
+		t.Fatalf("an 8 KiB budget: got %v", err)
+	}
+}

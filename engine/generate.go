@@ -142,7 +142,9 @@ func (g *Generator) Generate(ctx context.Context, prompt []llama.Token, n int, e
 	g.ctx.ResetPerf()
 	t0 := time.Now()
 	if err := g.Prompt(ctx, prompt); err != nil {
-		if errors.Is(err, llama.ErrAborted) {
+		// An aborted decode is a cancellation only when ctx ended: an
+		// observer (the expert pager, failing to page) aborts too.
+		if errors.Is(err, llama.ErrAborted) && ctx.Err() != nil {
 			st.StopReason = "cancelled"
 		}
 		return st, err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,19 @@ func (p *ExpertPager) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
+}
+
+// Explain returns err with the paging error that caused it, when err is
+// a decode this pager stopped (llama.ErrAborted) and it has one; else err.
+// A decode error alone says only "decode aborted".
+func (p *ExpertPager) Explain(err error) error {
+	if p == nil || !errors.Is(err, llama.ErrAborted) {
+		return err
+	}
+	if perr := p.Err(); perr != nil {
+		return fmt.Errorf("%w (%w)", perr, err)
+	}
+	return err
 }
 
 func (p *ExpertPager) fail(err error) bool {

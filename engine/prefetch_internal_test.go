@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/strata-llm/strata/llama"
 )
 
 // TestTopKAndDot checks the prediction's arithmetic against a plain sort
@@ -52,5 +56,26 @@ func TestTopKAndDot(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPagerExplain: a decode the pager aborted carries the paging error
+// that stopped it; other errors, and aborts with no paging error, pass
+// through unchanged.
+func TestPagerExplain(t *testing.T) {
+	p := &ExpertPager{}
+	aborted := fmt.Errorf("decode: %w", llama.ErrAborted)
+	if got := p.Explain(aborted); got != aborted {
+		t.Errorf("no paging error: got %v", got)
+	}
+	cause := errors.New("genome: tier warm full")
+	p.fail(cause)
+	got := p.Explain(aborted)
+	if !errors.Is(got, cause) || !errors.Is(got, llama.ErrAborted) {
+		t.Errorf("got %v, want both the paging error and ErrAborted", got)
+	}
+	other := errors.New("kv cache full")
+	if got := p.Explain(other); got != other {
+		t.Errorf("an error that is no abort: got %v", got)
 	}
 }

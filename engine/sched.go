@@ -537,6 +537,9 @@ func (s *scheduler) complete(r *request, tail []Delta) {
 // was full, only the youngest sequence in the batch is failed, so the
 // others can go on.
 func (s *scheduler) failBatch(err error) {
+	if b := s.e.budget; b != nil {
+		err = b.Pager.Explain(err) // a paging error says why the decode stopped
+	}
 	if errors.Is(err, llama.ErrKVCacheFull) {
 		var young *slot
 		for i := range s.slots {

@@ -173,6 +173,9 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		}
 		r, err := runTest(ctx, o, cur, inst, path, stderr)
 		if err != nil {
+			if cur.budget != nil {
+				err = cur.budget.Pager.Explain(err)
+			}
 			return err
 		}
 		r.cpuInfo, r.gpuInfo, r.backends = cpuInfo, gpuInfo, backends
