@@ -125,4 +125,10 @@ func TestRunMarkdown(t *testing.T) {
 	if rc := run([]string{"-m", model + ",/no/such.gguf", "-p", "16", "-n", "0", "-o", "json"}, &stdout, &stderr); rc != 1 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "/no/such.gguf") {
 		t.Errorf("missing second model: exit %d, stdout %q, stderr %q", rc, stdout.String(), stderr.String())
 	}
+	// So does a dense model given -budget.
+	stdout.Reset()
+	stderr.Reset()
+	if rc := run([]string{"-m", model, "-p", "0", "-n", "4", "-budget", "none,1MiB", "-o", "json"}, &stdout, &stderr); rc != 1 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "no MoE experts") {
+		t.Errorf("-budget on a dense model: exit %d, stdout %q, stderr %q", rc, stdout.String(), stderr.String())
+	}
 }

@@ -511,6 +511,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if st, err := os.Stat(filepath.Dir(o.trace)); err != nil || !st.IsDir() {
 			return fail("-trace %s: no directory %s to write it in", o.trace, filepath.Dir(o.trace))
 		}
+		if st, err := os.Stat(o.trace); err == nil && st.IsDir() {
+			return fail("-trace %s is a directory; give a file name", o.trace)
+		}
 	}
 	if *readBW != "" {
 		bw, err := parseBandwidth(*readBW)
@@ -526,6 +529,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		if !sweep {
 			return fail("-svg plots a -budget sweep; give -budget")
+		}
+		// Found now, not after the whole sweep has run.
+		if st, err := os.Stat(filepath.Dir(o.svg)); err != nil || !st.IsDir() {
+			return fail("-svg %s: no directory %s to write it in", o.svg, filepath.Dir(o.svg))
+		}
+		if st, err := os.Stat(o.svg); err == nil && st.IsDir() {
+			return fail("-svg %s is a directory; give a file name", o.svg)
 		}
 		if o.budgets[0] != 0 && !contains(o.budgets, 0) {
 			// The plot compares every budget with plain mmap: run it once

@@ -41,11 +41,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/strata-llm/strata/engine"
 	"github.com/strata-llm/strata/genome"
+	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -63,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// Every model is checked before the first test, so that a missing
 	// one does not end the run halfway, with its output unterminated.
+	paged := opts.trace != "" || slices.ContainsFunc(opts.budgets, func(b int64) bool { return b > 0 })
 	for _, m := range opts.models {
 		if st, err := os.Stat(m); err != nil || st.IsDir() {
 			if err == nil {
@@ -70,6 +73,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(stderr, "bench: -m %s: %v\n", m, err)
 			return 1
+		}
+		if paged {
+			// -budget and -trace page or trace MoE experts: a dense model
+			// among several would fail in the middle of the run.
+			f, err := gguf.Open(m)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: -m %s: %v\n", m, err)
+				return 1
+			}
+			if f.ExpertCount() == 0 {
+				fmt.Fprintf(stderr, "bench: -m %s has no MoE experts: -budget and -trace need an MoE model\n", m)
+				return 1
+			}
 		}
 	}
 	level := slog.LevelError // llama.cpp's warnings are noise in results; -v shows all

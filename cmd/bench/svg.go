@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -46,7 +47,9 @@ func sweep(results []*result) []*sweepSeries {
 			k += fmt.Sprintf(", t=%d", r.inst.threads)
 		}
 		if len(models) > 1 {
-			k = r.modelType + " " + k
+			// The file, not llama.cpp's description: two presets of one
+			// shape (bench-moe and bench-moe-uniform) describe alike.
+			k = strings.TrimSuffix(filepath.Base(r.inst.model), ".gguf") + " " + k
 		}
 		return k
 	}

@@ -94,6 +94,21 @@ func TestSweepSVG(t *testing.T) {
 	}
 }
 
+// TestSweepSeriesByFile: two model files that llama.cpp describes alike
+// are two series, each with its own mmap baseline.
+func TestSweepSeriesByFile(t *testing.T) {
+	mk := func(model string, budget int64, ts float64) *result {
+		return &result{inst: instance{model: "/m/" + model, threads: 2, nGen: 16, budget: budget}, modelType: "llama 8x1B Q8_0", samplesTS: []float64{ts}}
+	}
+	series := sweep([]*result{mk("bench-moe.gguf", 0, 1), mk("bench-moe.gguf", 1<<30, 5), mk("bench-moe-uniform.gguf", 0, 2), mk("bench-moe-uniform.gguf", 1<<30, 4)})
+	if len(series) != 2 || series[0].name != "bench-moe tg16" || series[1].name != "bench-moe-uniform tg16" {
+		t.Fatalf("series: %+v", series)
+	}
+	if series[0].mmapTS != 1 || series[1].mmapTS != 2 || len(series[0].points) != 1 || len(series[1].points) != 1 {
+		t.Errorf("series: %+v %+v", series[0], series[1])
+	}
+}
+
 // TestSweepSVGOnePoint covers a sweep of one budget with no mmap run and
 // no hit rate, and a model name that needs escaping.
 func TestSweepSVGOnePoint(t *testing.T) {

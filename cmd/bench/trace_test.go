@@ -68,8 +68,8 @@ func TestTraceErrors(t *testing.T) {
 		code                    int
 		want                    string
 	}{
-		{"dense model", dense, filepath.Join(dir, "d.trace"), "2", 1, "-trace: " + dense + " is not an MoE model"},
-		{"a directory", moe, dir, "2", 1, "-trace: open " + dir + ": is a directory"},
+		{"dense model", dense, filepath.Join(dir, "d.trace"), "2", 1, "-m " + dense + " has no MoE experts"},
+		{"a directory", moe, dir, "2", 2, "-trace " + dir + " is a directory"},
 		{"no directory", moe, filepath.Join(dir, "none", "r.trace"), "2", 2, "-trace " + filepath.Join(dir, "none", "r.trace") + ": no directory"},
 		{"nothing generated", moe, filepath.Join(dir, "p.trace"), "0", 2, "-trace records generated tokens: no test generates"},
 	} {
