@@ -168,6 +168,9 @@ func NewBudgetWith(ctx context.Context, m *llama.Model, bytes int64, opt BudgetO
 		return fail(err)
 	}
 	for _, ref := range experts {
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Errorf("engine: budget: %w", err))
+		}
 		if err := gm.PageOut(ctx, self, ref, genome.TierCold); err != nil {
 			return fail(err)
 		}
@@ -269,6 +272,9 @@ func (b *Budget) pin(ctx context.Context, self genome.PersonaID, ts []placed) (i
 	}
 	rs := runs(mapped)
 	for _, r := range rs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		ref := genome.RangePage(b.id, r.Off, r.Len)
 		if err := b.Genome.Pin(self, ref); err != nil {
 			return 0, fmt.Errorf("pin dense weights %s: %w", ref, err)
@@ -332,8 +338,15 @@ func (b *Budget) MemoryCheck() string {
 	msg := fmt.Sprintf("budget %s + dense weights %s + anonymous memory %s + page cache %s = %s, over the %s memory limit (%s)",
 		mib(b.asked), mib(b.dense), mib(m.anon), mib(m.slack()), mib(b.asked+b.dense+m.anon+m.slack()), mib(m.limit), m.where)
 	switch {
-	case b.bytes < b.asked:
+	case b.bytes < b.asked && b.bytes <= fit:
 		msg += fmt.Sprintf(": paging within %s instead", mib(b.bytes))
+	case b.bytes < b.asked:
+		// Lowered when the Budget was made, before the context's KV cache
+		// and buffers existed; with them, even that is too much now.
+		msg += fmt.Sprintf(": paging within %s instead, which no longer fits either", mib(b.bytes))
+		if fit > 0 {
+			msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
+		}
 	default:
 		msg += ": the kernel will reclaim weights that every token reads, and generation will slow down"
 		if fit > 0 {

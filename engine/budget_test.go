@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -105,5 +106,31 @@ func TestBudgetBelowOneLayer(t *testing.T) {
 	_, err = engine.NewBudget(context.Background(), m, 8<<10)
 	if err == nil || !strings.Contains(err.Error(), "less than one layer's routed experts") {
 		t.Fatalf("an 8 KiB budget: got %v", err)
+	}
+}
+
+// TestBudgetContext: a cancelled ctx stops NewBudget's setup, while a
+// Budget made under a ctx cancelled afterwards keeps paging (the pager
+// outlives the call that made it).
+func TestBudgetContext(t *testing.T) {
+	m, err := llama.LoadModel(tinyModel(t, "tiny-moe"), engine.PagedExperts(llama.ModelParams{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := engine.NewBudget(ctx, m, 1<<20); !errors.Is(err, context.Canceled) {
+		t.Fatalf("NewBudget under a cancelled ctx: got %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	b, err := engine.NewBudget(ctx, m, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cancel()
+	if got := generateGreedy(t, m, b.Pager.Observer(), []llama.Token{1, 70, 80}, 4, nil); len(got) != 4 {
+		t.Fatalf("after the ctx was cancelled: %d tokens", len(got))
 	}
 }

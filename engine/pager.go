@@ -55,12 +55,15 @@ func (p *ExpertPager) Busy() time.Duration { return time.Duration(p.busy.Load())
 
 // NewExpertPager pages the experts of artifact id (registered with
 // gm.RegisterGGUF and attached with gm.AttachMappings) on behalf of
-// persona. nExpert is the model's expert count. ctx bounds each page-in.
+// persona. nExpert is the model's expert count. ctx's values reach each
+// page-in, but not its cancellation: the pager outlives the call that
+// made it (engine.Open's ctx stops the load, not every later decode), and
+// a decode is stopped through its context instead.
 func NewExpertPager(ctx context.Context, gm *genome.Local, id genome.ArtifactID, persona genome.PersonaID, nExpert int) (*ExpertPager, error) {
 	if nExpert <= 0 {
 		return nil, fmt.Errorf("engine: expert pager: model has %d experts", nExpert)
 	}
-	return &ExpertPager{gm: gm, id: id, persona: persona, ctx: ctx, words: (nExpert + 63) / 64}, nil
+	return &ExpertPager{gm: gm, id: id, persona: persona, ctx: context.WithoutCancel(ctx), words: (nExpert + 63) / 64}, nil
 }
 
 // Observer returns a new llama.Observer to pass in the llama.ContextParams
