@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/strata-llm/strata/engine"
@@ -521,6 +522,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return fail("-read-bw: %v", err)
 		}
 		o.readBW = bw
+	}
+	if o.prefetch && !slices.ContainsFunc(o.budgets, func(b int64) bool { return b > 0 }) {
+		return fail("-prefetch reads experts ahead for -budget; give -budget")
 	}
 	if o.svg != "" {
 		sweep := false

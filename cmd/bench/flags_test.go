@@ -164,6 +164,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"-m a --no-kv-offload 1", "--no-kv-offload is a llama-bench flag"},
 		{"-m a extra", `unexpected arguments ["extra"]`},
 		{"-m a -mmp 0,1", `want 0 or 1`},
+		{"-m a -prefetch", "-prefetch reads experts ahead for -budget"},
 		{"-m a -n 4 -trace " + os.TempDir(), "is a directory"},
 		{"-m a -budget 1GiB -svg /no/such/dir/s.svg", "no directory /no/such/dir"},
 		{"-m a -cmoe", "-cmoe is a llama-bench flag"},

@@ -646,8 +646,10 @@ func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
 }
 
 // readBWPar is how many reads at a time measure the I/O limit's
-// bandwidth: as many as a paged decode has in flight, its own and the
-// prefetch readers'.
+// bandwidth: as many as a paged decode with -prefetch has in flight, its
+// own and the prefetch readers'. Rows without -prefetch are held to the
+// same limit: it is what the disk gives, and a decode that reads one
+// expert at a time falls short of it by its own design.
 const readBWPar = 1 + engine.DefaultPrefetchReaders
 
 // generateN runs n single-token decodes (ignoring EOG, as llama-bench
