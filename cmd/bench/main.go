@@ -524,7 +524,11 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 			return nil, err
 		}
 		if rc != nil {
+			// Its stats (the genome's tier list) are set aside too: they
+			// are per test, not per token.
+			m0 := mallocs()
 			rc.end(cur.stats())
+			asideAllocs += mallocs() - m0
 		}
 		d := time.Since(t0) - aside
 		n := inst.nPrompt + decodes
