@@ -90,6 +90,11 @@ type Prefetcher struct {
 	wg       sync.WaitGroup
 	closed   atomic.Bool
 	inflight []atomic.Bool // by layer*nExpert+expert: a read is queued or running
+	// dropAfter, by the same index: a drop came while a read was queued
+	// or running; the read is skipped if it has not started, else its
+	// pages are dropped when it ends (the drop alone would find them
+	// still coming).
+	dropAfter []atomic.Bool
 
 	st prefetchCounters
 }
@@ -113,7 +118,7 @@ type prefetchCounters struct {
 	layers, predicted, actual, hits    atomic.Uint64
 	queued, resident, full, skipped    atomic.Uint64
 	read, bytesRead, dropped, readErrs atomic.Uint64
-	fanned                             atomic.Uint64
+	fanned, stale                      atomic.Uint64
 }
 
 // PrefetchStats counts what a Prefetcher did. Recall and Precision are
@@ -132,6 +137,7 @@ type PrefetchStats struct {
 	Dropped   uint64 // wrong guesses dropped from the page cache
 	Errors    uint64 // reads or drops that failed
 	FannedOut uint64 // reads of a layer's routed experts queued beside the decoding goroutine's own (fanOut)
+	Stale     uint64 // reads not done: the guess was scored wrong before a reader reached it
 }
 
 // Recall is |predicted ∩ routed| / |routed|: the share of the experts the
@@ -149,7 +155,7 @@ func (s PrefetchStats) Sub(o PrefetchStats) PrefetchStats {
 		Layers: s.Layers - o.Layers, Predicted: s.Predicted - o.Predicted, Actual: s.Actual - o.Actual, Hits: s.Hits - o.Hits,
 		Queued: s.Queued - o.Queued, Resident: s.Resident - o.Resident, Full: s.Full - o.Full, Skipped: s.Skipped - o.Skipped,
 		Read: s.Read - o.Read, BytesRead: s.BytesRead - o.BytesRead, Dropped: s.Dropped - o.Dropped, Errors: s.Errors - o.Errors,
-		FannedOut: s.FannedOut - o.FannedOut,
+		FannedOut: s.FannedOut - o.FannedOut, Stale: s.Stale - o.Stale,
 	}
 }
 
@@ -167,7 +173,7 @@ func (p *Prefetcher) Stats() PrefetchStats {
 		Layers: c.layers.Load(), Predicted: c.predicted.Load(), Actual: c.actual.Load(), Hits: c.hits.Load(),
 		Queued: c.queued.Load(), Resident: c.resident.Load(), Full: c.full.Load(), Skipped: c.skipped.Load(),
 		Read: c.read.Load(), BytesRead: c.bytesRead.Load(), Dropped: c.dropped.Load(), Errors: c.readErrs.Load(),
-		FannedOut: c.fanned.Load(),
+		FannedOut: c.fanned.Load(), Stale: c.stale.Load(),
 	}
 }
 
@@ -183,7 +189,7 @@ func newPrefetcher(gm *genome.Local, id genome.ArtifactID, persona genome.Person
 	}
 	p := &Prefetcher{gm: gm, id: id, nExpert: nExpert, nUsed: nUsed, words: (nExpert + 63) / 64,
 		router: make([][]float32, nLayer), extents: make([][][]genome.Extent, nLayer),
-		inflight: make([]atomic.Bool, nLayer*nExpert)}
+		inflight: make([]atomic.Bool, nLayer*nExpert), dropAfter: make([]atomic.Bool, nLayer*nExpert)}
 	file, err := openRandom(f.Path)
 	if err != nil {
 		return nil, fmt.Errorf("engine: prefetch: %w", err)
@@ -474,10 +480,14 @@ func (p *Prefetcher) send(j prefetchJob) bool {
 	if p.closed.Load() {
 		return false
 	}
-	fl := &p.inflight[int(j.layer)*p.nExpert+int(j.expert)]
+	i := int(j.layer)*p.nExpert + int(j.expert)
+	fl := &p.inflight[i]
 	if !j.drop && !fl.CompareAndSwap(false, true) {
 		p.st.resident.Add(1) // being read
 		return true
+	}
+	if !j.drop {
+		p.dropAfter[i].Store(false) // a drop of an earlier read is past
 	}
 	select {
 	case p.jobs <- j:
@@ -509,28 +519,35 @@ func (p *Prefetcher) reader() {
 }
 
 // run reads expert j into the page cache, or drops it, unless the genome
-// holds it in a resident tier by now.
+// holds it in a resident tier by now. A drop and the read it undoes may
+// run on two readers at once: dropAfter hands the drop to whichever of
+// them sees the read over, once.
 func (p *Prefetcher) run(j prefetchJob, buf []byte) {
-	fl := &p.inflight[int(j.layer)*p.nExpert+int(j.expert)]
-	ext := p.extents[j.layer][j.expert]
-	resident := p.gm.TierOf(genome.ExpertPage(p.id, int(j.layer), int(j.expert))).Resident()
+	i := int(j.layer)*p.nExpert + int(j.expert)
+	fl, after := &p.inflight[i], &p.dropAfter[i]
 	if j.drop {
-		// A read still in flight would bring the pages back; and the
-		// genome's own pages must stay.
-		if resident || fl.Load() {
-			return
+		after.Store(true)
+		if fl.Load() || !after.Swap(false) {
+			return // the read in flight drops it when it ends, or did
 		}
-		for _, e := range ext {
-			if err := p.dropCached(e); err != nil {
-				p.st.readErrs.Add(1)
-				return
-			}
-		}
-		p.st.dropped.Add(1)
+		p.drop(j)
 		return
 	}
-	defer fl.Store(false)
-	if resident {
+	if after.Swap(false) {
+		// Its layer was routed, and the guess scored wrong, before the
+		// read began: nothing to read, nothing to drop.
+		fl.Store(false)
+		p.st.stale.Add(1)
+		return
+	}
+	defer func() {
+		fl.Store(false)
+		if after.Swap(false) {
+			p.drop(j)
+		}
+	}()
+	ext := p.extents[j.layer][j.expert]
+	if p.gm.TierOf(genome.ExpertPage(p.id, int(j.layer), int(j.expert))).Resident() {
 		p.st.resident.Add(1)
 		return
 	}
@@ -550,4 +567,19 @@ func (p *Prefetcher) run(j prefetchJob, buf []byte) {
 	}
 	p.st.read.Add(1)
 	p.st.bytesRead.Add(uint64(n))
+}
+
+// drop drops a wrong guess's pages from the page cache, unless the genome
+// holds the expert by now; pages mapped or locked elsewhere stay anyway.
+func (p *Prefetcher) drop(j prefetchJob) {
+	if p.gm.TierOf(genome.ExpertPage(p.id, int(j.layer), int(j.expert))).Resident() {
+		return
+	}
+	for _, e := range p.extents[j.layer][j.expert] {
+		if err := p.dropCached(e); err != nil {
+			p.st.readErrs.Add(1)
+			return
+		}
+	}
+	p.st.dropped.Add(1)
 }

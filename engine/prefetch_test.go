@@ -94,8 +94,8 @@ func TestPrefetch(t *testing.T) {
 	}
 	st := pf.Stats()
 	chance := float64(used) / float64(experts)
-	t.Logf("recall %.3f (chance %.3f), precision %.3f over %d layer routings; %d reads queued, %d done (%d bytes), %d resident, %d queue full, %d skipped batches, %d wrong guesses dropped, %d errors, %d fanned out",
-		st.Recall(), chance, st.Precision(), st.Layers, st.Queued, st.Read, st.BytesRead, st.Resident, st.Full, st.Skipped, st.Dropped, st.Errors, st.FannedOut)
+	t.Logf("recall %.3f (chance %.3f), precision %.3f over %d layer routings; %d reads queued, %d done (%d bytes), %d resident, %d queue full, %d skipped batches, %d wrong guesses dropped, %d stale reads skipped, %d errors, %d fanned out",
+		st.Recall(), chance, st.Precision(), st.Layers, st.Queued, st.Read, st.BytesRead, st.Resident, st.Full, st.Skipped, st.Dropped, st.Stale, st.Errors, st.FannedOut)
 	if st.Layers == 0 || st.Actual == 0 {
 		t.Fatalf("no prediction was scored: %+v", st)
 	}

@@ -380,8 +380,8 @@ func (l *loaded) reportPrefetch(w io.Writer) {
 		return
 	}
 	st := l.budget.Prefetch.Stats()
-	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f; reads off the decoding thread: %d predicted experts, %d routed ones beside the decode's own, %s\n",
-		sizeString(uint64(l.budget.Bytes())), st.Recall(), st.Precision(), st.Queued, st.FannedOut, sizeString(st.BytesRead))
+	fmt.Fprintf(w, "bench: prefetch within %s: recall %.3f, precision %.3f; reads off the decoding thread: %d predicted experts, %d routed ones beside the decode's own, %s; wrong guesses: %d dropped, %d reads skipped\n",
+		sizeString(uint64(l.budget.Bytes())), st.Recall(), st.Precision(), st.Queued, st.FannedOut, sizeString(st.BytesRead), st.Dropped, st.Stale)
 }
 
 func (l *loaded) close(stderr io.Writer) error {
