@@ -141,7 +141,7 @@ bench() {
 }
 
 cuda() {
-	deps
+	# No Go here: the CUDA library is CMake and nvcc only.
 	need_cmd cmake || apt_install cmake
 	need_cmd nvcc || die "nvcc not found: install the CUDA toolkit (Debian non-free: nvidia-cuda-toolkit) or put it on PATH"
 	local out=build/cuda
