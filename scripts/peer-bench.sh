@@ -12,7 +12,8 @@
 # MODELS (files instead of generated ones), THREADS (2), ROUNDS (3, each
 # one llama-bench and one bin/bench run per test), TESTS ("pp512 tg128"),
 # FA (0 or 1: flash attention for both), PEER_EXTRA / STRATA_EXTRA (more
-# flags for one side, e.g. "-ngl 99" and "-ngl -1 -backend bin/lib").
+# flags for one side, e.g. STRATA_EXTRA="-t 1"). build/peer is a CPU
+# build: GPU side by side is kernels/cuda/check.sh's peer step.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

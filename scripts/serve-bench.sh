@@ -20,6 +20,7 @@ cd "$root"
 threads=${THREADS:-2} par=${PARALLEL:-4} tokens=${TOKENS:-128} ctx=${CTX:-1024} rounds=${ROUNDS:-2} port=${PORT:-18080}
 model=${MODEL:-models/bench-dense-q4_0.gguf}
 log() { printf 'serve-bench: %s\n' "$*" >&2; }
+command -v curl >/dev/null 2>&1 || { log "needs curl (apt-get install curl) to wait for the servers"; exit 1; }
 
 ./build.sh build >&2
 [ -x build/peer/bin/llama-server ] || ./build.sh peers llama-server >&2

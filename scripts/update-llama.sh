@@ -90,10 +90,14 @@ paths=(
 	tools/ui/ui.h.in
 	scripts/ui-assets.cmake
 )
+# Every path is checked before the tree is touched: a release that lacks
+# one must not leave third_party/llama.cpp half deleted.
+for p in "${paths[@]}"; do
+	[ -e "$work/src/$p" ] || die "the release has no $p (update the path list)"
+done
 rm -rf "$dest"
 mkdir -p "$dest/ggml/src"
 for p in "${paths[@]}"; do
-	[ -e "$work/src/$p" ] || die "the release has no $p (update the path list)"
 	mkdir -p "$dest/$(dirname "$p")"
 	cp -a "$work/src/$p" "$dest/$p"
 done
