@@ -3,8 +3,6 @@ package genome
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/strata-llm/strata/gguf"
 )
@@ -14,7 +12,7 @@ import (
 // ffn_gate_exps/ffn_up_exps/ffn_down_exps tensors (gguf.File.ExpertRanges),
 // so that ExpertPage(a, layer, expert) pages exactly that expert's slices.
 func GGUFSpec(f *gguf.File) ArtifactSpec {
-	spec := ArtifactSpec{Name: f.Path, Path: f.Path, Kind: ArtifactModel, Layers: min(f.BlockCount(), tensorBlocks(f))}
+	spec := ArtifactSpec{Name: f.Path, Path: f.Path, Kind: ArtifactModel, Layers: min(f.BlockCount(), f.TensorBlocks())}
 	if n := f.ExpertCount(); n > 0 {
 		spec.ExpertCount = n
 		spec.Experts = func(layer, expert int) ([]Extent, error) {
@@ -37,24 +35,6 @@ func GGUFSpec(f *gguf.File) ArtifactSpec {
 		}
 	}
 	return spec
-}
-
-// tensorBlocks returns one more than the highest N of the file's
-// blk.N.* tensors (0 with none): the layers the file really has, which a
-// corrupt block_count must not stretch.
-func tensorBlocks(f *gguf.File) int {
-	n := 0
-	for _, t := range f.Tensors {
-		rest, ok := strings.CutPrefix(t.Name, "blk.")
-		if !ok {
-			continue
-		}
-		num, _, ok := strings.Cut(rest, ".")
-		if l, err := strconv.Atoi(num); ok && err == nil && l >= n {
-			n = l + 1
-		}
-	}
-	return n
 }
 
 // RegisterGGUF parses the GGUF file at path and registers it as a model

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -327,6 +328,24 @@ func (f *File) archUint(suffix string) int {
 		return 0
 	}
 	return int(v)
+}
+
+// TensorBlocks returns one more than the highest N of the file's blk.N.*
+// tensors, 0 with none: the layers the file holds weights for, which a
+// corrupt block_count must not stretch.
+func (f *File) TensorBlocks() int {
+	n := 0
+	for _, t := range f.Tensors {
+		rest, ok := strings.CutPrefix(t.Name, "blk.")
+		if !ok {
+			continue
+		}
+		num, _, ok := strings.Cut(rest, ".")
+		if l, err := strconv.Atoi(num); ok && err == nil && l >= n {
+			n = l + 1
+		}
+	}
+	return n
 }
 
 // ExpertCount returns <arch>.expert_count, 0 for a dense model.

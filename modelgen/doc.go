@@ -17,12 +17,12 @@
 //	               n_ff 8192, 32 heads / 8 KV heads, Llama 3's
 //	               128,256-token vocabulary                               1.50 B params
 //	bench-moe      llama: n_embd 2048, 16 layers, 64 experts of n_ff 896,
-//	               4 used, router realistic, Llama 3's vocabulary; 5.85
+//	               4 used, router realistic, Llama 3's vocabulary; 5.58
 //	               MiB per expert at Q8_0, 6.28 GiB                        6.33 B params
 //	bench-moe-uniform  bench-moe with router uniform                       6.33 B params
 //	bench-moe-wide llama: n_embd 2048, 8 layers, 8 experts of n_ff 5632,
-//	               2 used, router realistic, Llama 3's vocabulary; 36.75
-//	               MiB per expert at Q8_0 (slices of 12.25), 2.80 GiB    2.82 B params
+//	               2 used, router realistic, Llama 3's vocabulary; 35.06
+//	               MiB per expert at Q8_0 (slices of 11.69), 2.80 GiB    2.82 B params
 //
 // The tiny presets are under 2 MiB at Q8_0, with the byte vocabulary and
 // router zipf; their files are byte-identical to those modelgen wrote

@@ -112,8 +112,8 @@ var presets = map[string]Spec{
 		Name: "bench-dense", Embd: 2048, Layers: 16, FF: 8192, Heads: 32, HeadsKV: 8,
 		Context: 4096, RopeBase: 500000, NormEps: 1e-5, Vocab: VocabLlama3,
 	},
-	// bench-moe is ~7.2 GB at Q8_0: Llama 3's vocabulary, 16 layers of 64
-	// experts, 4 used, each expert 3×2048×896 weights (5.85 MiB at Q8_0),
+	// bench-moe is 6.28 GiB at Q8_0: Llama 3's vocabulary, 16 layers of 64
+	// experts, 4 used, each expert 3×2048×896 weights (5.58 MiB at Q8_0),
 	// with routing calibrated to published traces of real MoE models.
 	"bench-moe": {
 		Name: "bench-moe", Embd: 2048, Layers: 16, FF: 896, Heads: 32, HeadsKV: 8,
@@ -130,7 +130,7 @@ var presets = map[string]Spec{
 	},
 	// bench-moe-wide has few, wide experts: 8 layers of 8 experts, 2 used,
 	// each expert 3×2048×5632 weights (Mixtral's ratio of expert width to
-	// n_embd), 12.25 MiB a slice at Q8_0, so that a slice holds whole
+	// n_embd), 11.69 MiB a slice at Q8_0, so that a slice holds whole
 	// 2 MiB-aligned blocks, as the experts of large real models do.
 	"bench-moe-wide": {
 		Name: "bench-moe-wide", Embd: 2048, Layers: 8, FF: 5632, Heads: 32, HeadsKV: 8,

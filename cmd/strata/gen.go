@@ -1,9 +1,11 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -47,6 +49,24 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: strata gen -preset NAME -type TYPE -seed S [-router R] [-vocab V] -o FILE [-lora FILE -lora-rank R]\n       strata gen -list [-type TYPE]")
 		fs.PrintDefaults()
 		return errUsage
+	}
+	// What can be refused is refused before minutes of writing: a
+	// directory in the way, the adapter over the model, a bad rank.
+	for _, p := range []string{*out, *lora} {
+		if st, err := os.Stat(p); p != "" && err == nil && st.IsDir() {
+			return fmt.Errorf("%s is a directory; give a file name", p)
+		}
+	}
+	if *lora != "" && filepath.Clean(*lora) == filepath.Clean(*out) {
+		return fmt.Errorf("-lora %s would overwrite the model -o writes", *lora)
+	}
+	rankSet := false
+	fs.Visit(func(f *flag.Flag) { rankSet = rankSet || f.Name == "lora-rank" })
+	switch {
+	case *lora != "" && *rank < 1:
+		return fmt.Errorf("-lora-rank %d: want 1 or more", *rank)
+	case *lora == "" && rankSet:
+		return fmt.Errorf("-lora-rank without -lora: no adapter is written")
 	}
 	spec, err := modelgen.Preset(*preset)
 	if err != nil {

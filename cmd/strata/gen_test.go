@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,5 +133,31 @@ func TestGenRouterVocab(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-list: got\n%s\nwant %q in it", out.String(), want)
 		}
+	}
+}
+
+// TestGenRefusesBeforeWriting: output paths and adapter flags that cannot
+// work are refused before any file is written (a directory as -o failed
+// only at the rename, after the whole model was written).
+func TestGenRefusesBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.gguf")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", dir}, "is a directory"},
+		{[]string{"-o", model, "-lora", model}, "would overwrite the model"},
+		{[]string{"-o", model, "-lora", filepath.Join(dir, "l.gguf"), "-lora-rank", "0"}, "-lora-rank 0"},
+		{[]string{"-o", model, "-lora-rank", "4"}, "-lora-rank without -lora"},
+	} {
+		var out, errb bytes.Buffer
+		rc := run(append([]string{"gen", "-q"}, tc.args...), &out, &errb)
+		if rc != 1 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("gen %v: exit %d, stderr %q; want 1 and %q", tc.args, rc, errb.String(), tc.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files were written: %v", entries)
 	}
 }

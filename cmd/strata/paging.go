@@ -189,10 +189,25 @@ func pagingSim(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintln(stdout, "\nhit rate (ratio to Belady's)")
+	if *budgetFlag != "" && sizesDiffer(t) { // slots count experts alike: MIN is exact there
+		fmt.Fprintln(stdout, "note: experts differ in size by layer, so Belady's MIN (evict the farthest next use) is a reference, not the optimum, which is NP-hard with sizes; another policy can beat it")
+	}
 	for _, n := range notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
 	return nil
+}
+
+// sizesDiffer reports whether the trace's layers have experts of
+// different sizes (a Q4_K_M file, whose down projections differ in type
+// from layer to layer).
+func sizesDiffer(t *routing.Trace) bool {
+	for _, l := range t.Layers {
+		if l.ExpertBytes != t.Layers[0].ExpertBytes {
+			return true
+		}
+	}
+	return false
 }
 
 // simRow is one result with its ratio to Belady's hit rate at the same

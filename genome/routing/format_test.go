@@ -306,3 +306,20 @@ func TestHeaderFromGGUF(t *testing.T) {
 		t.Errorf("dense model: got %v, want gguf.ErrNotMoE", err)
 	}
 }
+
+// TestHeaderBoundsPages: a header whose MoE layers × experts would make a
+// replay allocate gigabytes is refused, however few tokens follow it (a
+// 458 KB trace ran paging sim out of memory).
+func TestHeaderBoundsPages(t *testing.T) {
+	h := Header{Blocks: 1 << 16, Experts: 1 << 16, Used: 1}
+	for i := range 128 {
+		h.Layers = append(h.Layers, Layer{Index: i})
+	}
+	if err := h.Validate(); !errors.Is(err, ErrLimit) {
+		t.Errorf("128 layers of 65,536 experts: got %v, want ErrLimit", err)
+	}
+	h.Layers = h.Layers[:32]
+	if err := h.Validate(); err != nil {
+		t.Errorf("32 layers of 65,536 experts (2^21): %v", err)
+	}
+}

@@ -14,6 +14,7 @@ const (
 	maxString     = 1024
 	maxExperts    = 1 << 16
 	maxBlocks     = 1 << 16
+	maxPages      = 1 << 22 // MoE layers × experts (DeepSeek-V3: 58 × 256)
 	maxRowBytes   = 64 << 10
 	maxChunkBytes = 1 << 20
 )
@@ -74,6 +75,10 @@ func (h *Header) check() (string, error) {
 		return fmt.Sprintf("%d experts used of %d", h.Used, h.Experts), ErrHeader
 	case len(h.Layers) < 1 || len(h.Layers) > h.Blocks:
 		return fmt.Sprintf("%d MoE layers in a model of %d blocks", len(h.Layers), h.Blocks), ErrHeader
+	case int64(len(h.Layers))*int64(h.Experts) > maxPages:
+		// A replay keeps state per expert of every layer: bounded here,
+		// not by the tokens the file holds.
+		return fmt.Sprintf("%d MoE layers of %d experts, more than %d experts in all", len(h.Layers), h.Experts, maxPages), ErrLimit
 	}
 	for i, l := range h.Layers {
 		if l.Index < 0 || l.Index >= h.Blocks || (i > 0 && l.Index <= h.Layers[i-1].Index) {
@@ -105,7 +110,7 @@ func HeaderFromGGUF(f *gguf.File) (Header, error) {
 	if h.Blocks > maxBlocks { // before walking them
 		return Header{}, fmt.Errorf("routing: %s: %d blocks (want 1..%d): %w", f.Path, h.Blocks, maxBlocks, ErrHeader)
 	}
-	for l := range h.Blocks {
+	for l := range min(h.Blocks, f.TensorBlocks()) {
 		rs, err := f.ExpertRanges(l, 0)
 		if errors.Is(err, gguf.ErrNotFound) {
 			continue // a dense layer
