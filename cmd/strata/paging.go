@@ -150,7 +150,7 @@ func pagingSim(args []string, stdout, stderr io.Writer) error {
 		best := group[len(group)-1].HitRate() // Belady is last
 		for i := range group {
 			group[i].ratio = math.NaN()
-			if best > 0 {
+			if best > 0 && group[i].Err == nil {
 				group[i].ratio = group[i].HitRate() / best
 			}
 		}
@@ -227,16 +227,16 @@ func slotsCell(r routing.Result) string {
 var simColumns = []string{"capacity", "slots", "budget_bytes", "policy", "accesses", "hits", "misses", "hit_rate", "vs_belady", "error"}
 
 func (r simRow) fields() []string {
-	errText, ratio := "", ""
-	if r.Err != nil {
-		errText = r.Err.Error()
+	errText, ratio, rate := "", "", strconv.FormatFloat(r.HitRate(), 'f', 4, 64)
+	if r.Err != nil { // a policy that could not run has no hit rate
+		errText, rate = r.Err.Error(), ""
 	}
 	if !math.IsNaN(r.ratio) {
 		ratio = strconv.FormatFloat(r.ratio, 'f', 4, 64)
 	}
 	return []string{r.Capacity.String(), strconv.Itoa(r.Slots), strconv.FormatInt(r.Capacity.Bytes, 10), r.Policy.String(),
 		strconv.FormatInt(r.Accesses, 10), strconv.FormatInt(r.Hits, 10), strconv.FormatInt(r.Misses, 10),
-		strconv.FormatFloat(r.HitRate(), 'f', 4, 64), ratio, errText}
+		rate, ratio, errText}
 }
 
 func simCSV(w io.Writer, rows []simRow) error {
@@ -258,14 +258,18 @@ func simJSON(w io.Writer, rows []simRow) error {
 		Accesses    int64    `json:"accesses"`
 		Hits        int64    `json:"hits"`
 		Misses      int64    `json:"misses"`
-		HitRate     float64  `json:"hit_rate"`
+		HitRate     *float64 `json:"hit_rate"`
 		VsBelady    *float64 `json:"vs_belady"`
 		Error       string   `json:"error,omitempty"`
 	}
 	out := make([]row, 0, len(rows))
 	for _, r := range rows {
 		o := row{Capacity: r.Capacity.String(), Slots: r.Slots, BudgetBytes: r.Capacity.Bytes, Policy: r.Policy.String(),
-			Accesses: r.Accesses, Hits: r.Hits, Misses: r.Misses, HitRate: r.HitRate()}
+			Accesses: r.Accesses, Hits: r.Hits, Misses: r.Misses}
+		if r.Err == nil {
+			v := r.HitRate()
+			o.HitRate = &v
+		}
 		if !math.IsNaN(r.ratio) {
 			v := r.ratio
 			o.VsBelady = &v

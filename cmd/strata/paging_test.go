@@ -147,7 +147,7 @@ func TestPagingSimFormats(t *testing.T) {
 		Policy   string   `json:"policy"`
 		Accesses int64    `json:"accesses"`
 		Hits     int64    `json:"hits"`
-		HitRate  float64  `json:"hit_rate"`
+		HitRate  float64  `json:"hit_rate"` // every row here ran
 		VsBelady *float64 `json:"vs_belady"`
 	}
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
@@ -159,6 +159,22 @@ func TestPagingSimFormats(t *testing.T) {
 	for _, r := range rows {
 		if r.Accesses == 0 || r.VsBelady == nil || *r.VsBelady > 1 || r.HitRate != float64(r.Hits)/float64(r.Accesses) {
 			t.Errorf("json row %+v: want accesses, a ratio ≤ 1 and hit_rate = hits/accesses", r)
+		}
+	}
+
+	// A policy that could not run (the genome refuses a page larger than
+	// its tier) has no hit rate and no ratio, not 0.
+	code, out, errOut = runPagingCmd(t, "sim", path, "-budget", "768KiB", "-o", "csv")
+	if code != 0 {
+		t.Fatalf("csv, genome refusing: exit %d: %s", code, errOut)
+	}
+	recs, err = csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs[1:] {
+		if rec[3] == "genome" && (rec[7] != "" || rec[8] != "" || rec[9] == "") {
+			t.Errorf("csv genome row %v: want no hit rate, no ratio and the error", rec)
 		}
 	}
 }
