@@ -88,9 +88,11 @@ build() {
 	log "built: $(cd bin && ls | tr '\n' ' ')"
 }
 
-# Packages without cgo get the race detector. The cgo packages are tested
-# without it: -race would rebuild all of llama.cpp a second time, and the
-# detector does not see into C anyway.
+# Packages without cgo get the race detector, and so do the engine's (its
+# scheduler, queue and prefetch readers are where Go's concurrency is;
+# the C they call is not instrumented). -race builds the cgo packages a
+# second time, once per machine (the Go build cache keeps it). The other
+# cgo packages are tested without it.
 pure_go_pkgs() {
 	go list -f '{{if not .CgoFiles}}{{.ImportPath}}{{end}}' ./... | grep -v '^$' | while read -r p; do
 		# A package is pure only if none of its non-standard dependencies
@@ -120,7 +122,9 @@ test_all() {
 	# shellcheck disable=SC2086
 	go test -race -count=1 $pure
 	local cgo
-	cgo=$(go list ./... | grep -v -x -F -f <(echo "$pure" | tr ' ' '\n' | grep -v '^$') | tr '\n' ' ')
+	cgo=$(go list ./... | grep -v -x -F -f <(echo "$pure" | tr ' ' '\n' | grep -v '^$') | grep -v '/engine' | tr '\n' ' ')
+	log "race tests of the engine (cgo)"
+	go test -race -count=1 ./engine/...
 	log "cgo tests: $cgo"
 	# shellcheck disable=SC2086
 	go test -count=1 $cgo
