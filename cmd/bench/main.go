@@ -197,6 +197,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 		r.cpuInfo, r.gpuInfo, r.backends = cpuInfo, gpuInfo, backends
 		if r.paging != nil {
 			r.paging.readBW = bw
+			r.paging.prefetch = o.prefetch
 		}
 		// Results are printed as each test ends, before anything is torn
 		// down, so a failure in teardown cannot lose them.

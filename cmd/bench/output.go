@@ -39,6 +39,7 @@ type paging struct {
 	busy                    time.Duration // the decodes' time in the pager
 	tokens                  int
 	readBW                  float64 // bytes/s; 0 unknown
+	prefetch                bool    // -prefetch read experts ahead
 	// replay is the test's generation replayed through Belady's optimum
 	// and the genome's policy; nil for pp tests or when it did not run.
 	replay *replayed
@@ -183,6 +184,12 @@ var strataFields = []field{
 	}},
 	{"allocs_per_token", typeFloat, func(r *result) (string, bool) { return float(r.allocs) }},
 	{"expert_budget", typeInt, func(r *result) (string, bool) { return num(r.inst.budget) }},
+	{"prefetch", typeBool, func(r *result) (string, bool) {
+		if r.paging == nil {
+			return "", false
+		}
+		return boolean(r.paging.prefetch)
+	}},
 	{"page_faults", typeInt, pagingInt(func(p *paging) uint64 { return p.faults })},
 	{"evictions", typeInt, pagingInt(func(p *paging) uint64 { return p.evictions })},
 	{"hits", typeInt, pagingInt(func(p *paging) uint64 { return p.hits })},
