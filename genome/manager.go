@@ -1023,10 +1023,7 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *P
 	}
 	if st.tier >= TierFast && st.tier <= m.target {
 		// Another goroutine's fault placed it while we waited for opMu.
-		st.touch(&m.clock)
-		m.ctr.hits.Add(1)
-		st.file.handed.Store(true)
-		return PageHandle{Ref: ref, Tier: st.tier, st: st}, false, nil, nil
+		return m.served(st), false, nil, nil
 	}
 	if from == TierNone {
 		from = st.tier
@@ -1040,10 +1037,7 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *P
 		// every byte of it pinned (a small RLIMIT_MEMLOCK spent on pins).
 		// The tier below serves it instead of the page-in failing.
 		if st.tier == below {
-			st.touch(&m.clock)
-			m.ctr.hits.Add(1)
-			st.file.handed.Store(true)
-			return PageHandle{Ref: ref, Tier: st.tier, st: st}, false, nil, nil
+			return m.served(st), false, nil, nil
 		}
 		recs, err = m.promote(ctx, st, below, recs)
 	}
@@ -1061,6 +1055,15 @@ func (m *Local) pageIn(ctx context.Context, persona PersonaID, ref PageRef, f *P
 	m.emitFault(f)
 	st.file.handed.Store(true)
 	return PageHandle{Ref: ref, Tier: st.tier, st: st}, true, nil, nil
+}
+
+// served counts a hit on st, found resident on the slow path, and hands
+// it out. Caller holds m.opMu.
+func (m *Local) served(st *pageState) PageHandle {
+	st.touch(&m.clock)
+	m.ctr.hits.Add(1)
+	st.file.handed.Store(true)
+	return PageHandle{Ref: st.ref, Tier: st.tier, st: st}
 }
 
 // noRoom reports whether err is a tier's refusal of a page for lack of

@@ -583,21 +583,14 @@ func (a *ArtifactFile) unlock(ex []Extent) error {
 	return nil
 }
 
-// unlockOwn munlocks the OS pages of ex in the genome's own mapping,
-// except those that hold part of keep (extents still locked through it).
+// unlockOwn munlocks ex in the genome's own mapping, except where keep
+// (extents still locked through it) overlaps. Both are pages' ext,
+// page-aligned, so no OS page is shared across the cut.
 func (a *ArtifactFile) unlockOwn(ex, keep []Extent) error {
 	if a.own == nil || len(ex) == 0 {
 		return nil
 	}
-	round := func(in []Extent) []Extent {
-		out := make([]Extent, 0, len(in))
-		for _, e := range in {
-			lo, hi := alignDown(e.Off), alignUp(e.End())
-			out = append(out, Extent{Off: lo, Len: hi - lo})
-		}
-		return mergeExtents(out)
-	}
-	for _, e := range subtractExtents(round(ex), round(keep)) {
+	for _, e := range subtractExtents(mergeExtents(ex), keep) {
 		if c, ok := a.own.clip(e); ok {
 			if err := sysMunlock(a.own.addrOf(c.Off), c.Len); err != nil {
 				return err
