@@ -339,19 +339,16 @@ func (b *Budget) MemoryCheck() string {
 		mib(b.asked), mib(b.dense), mib(m.anon), mib(m.slack()), mib(b.asked+b.dense+m.anon+m.slack()), mib(m.limit), m.where)
 	switch {
 	case b.bytes < b.asked && b.bytes <= fit:
-		msg += fmt.Sprintf(": paging within %s instead", mib(b.bytes))
+		return msg + fmt.Sprintf(": paging within %s instead", mib(b.bytes))
 	case b.bytes < b.asked:
 		// Lowered when the Budget was made, before the context's KV cache
 		// and buffers existed; with them, even that is too much now.
 		msg += fmt.Sprintf(": paging within %s instead, which no longer fits either", mib(b.bytes))
-		if fit > 0 {
-			msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
-		}
 	default:
 		msg += ": the kernel will reclaim weights that every token reads, and generation will slow down"
-		if fit > 0 {
-			msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
-		}
+	}
+	if fit > 0 {
+		msg += fmt.Sprintf("; a budget of %s fits", mib(fit))
 	}
 	return msg
 }
