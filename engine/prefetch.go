@@ -480,14 +480,10 @@ func (p *Prefetcher) send(j prefetchJob) bool {
 	if p.closed.Load() {
 		return false
 	}
-	i := int(j.layer)*p.nExpert + int(j.expert)
-	fl := &p.inflight[i]
+	fl := &p.inflight[int(j.layer)*p.nExpert+int(j.expert)]
 	if !j.drop && !fl.CompareAndSwap(false, true) {
 		p.st.resident.Add(1) // being read
 		return true
-	}
-	if !j.drop {
-		p.dropAfter[i].Store(false) // a drop of an earlier read is past
 	}
 	select {
 	case p.jobs <- j:
@@ -521,7 +517,9 @@ func (p *Prefetcher) reader() {
 // run reads expert j into the page cache, or drops it, unless the genome
 // holds it in a resident tier by now. A drop and the read it undoes may
 // run on two readers at once: dropAfter hands the drop to whichever of
-// them sees the read over, once.
+// them sees the read over, once. A drop always consumes the flag it set
+// (itself, or through the read in flight), so none is left behind for a
+// later read.
 func (p *Prefetcher) run(j prefetchJob, buf []byte) {
 	i := int(j.layer)*p.nExpert + int(j.expert)
 	fl, after := &p.inflight[i], &p.dropAfter[i]
