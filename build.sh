@@ -84,7 +84,7 @@ build() {
 	# reports its build_commit.
 	local commit
 	commit=$(git rev-parse --short=7 HEAD 2>/dev/null || true)
-	go build -ldflags "-X main.commit=${commit}" -o bin/ ./cmd/...
+	go build -ldflags "-X github.com/strata-llm/strata/internal/buildinfo.commit=${commit}" -o bin/ ./cmd/...
 	log "built: $(cd bin && ls | tr '\n' ' ')"
 }
 

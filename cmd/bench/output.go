@@ -5,13 +5,13 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/strata-llm/strata/internal/buildinfo"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -305,24 +305,8 @@ func (r *result) loadMode() string {
 	return "mmap"
 }
 
-// commit is Strata's revision, set by build.sh (-ldflags -X main.commit).
-var commit string
-
-// buildCommit is Strata's revision: the one build.sh set, or the VCS
-// revision go build stamped, or "unknown".
-func buildCommit() string {
-	if commit != "" {
-		return commit
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 7 {
-				return s.Value[:7]
-			}
-		}
-	}
-	return "unknown"
-}
+// buildCommit is Strata's revision (internal/buildinfo).
+func buildCommit() string { return buildinfo.Commit() }
 
 func testName(nPrompt, nGen, nDepth int) string {
 	var s string
