@@ -63,30 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	// Every model is checked before the first test, so that a missing
-	// one does not end the run halfway, with its output unterminated.
-	paged := opts.trace != "" || slices.ContainsFunc(opts.budgets, func(b int64) bool { return b > 0 })
-	for _, m := range opts.models {
-		if st, err := os.Stat(m); err != nil || st.IsDir() {
-			if err == nil {
-				err = errors.New("is a directory")
-			}
-			fmt.Fprintf(stderr, "bench: -m %s: %v\n", m, err)
-			return 1
-		}
-		if paged {
-			// -budget and -trace page or trace MoE experts: a dense model
-			// among several would fail in the middle of the run.
-			f, err := gguf.Open(m)
-			if err != nil {
-				fmt.Fprintf(stderr, "bench: -m %s: %v\n", m, err)
-				return 1
-			}
-			if f.ExpertCount() == 0 {
-				fmt.Fprintf(stderr, "bench: -m %s has no MoE experts: -budget and -trace need an MoE model\n", m)
-				return 1
-			}
-		}
+	if err := checkModels(opts); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
 	}
 	level := slog.LevelError // llama.cpp's warnings are noise in results; -v shows all
 	if opts.verbose {
@@ -100,6 +79,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkModels checks every -m file before the first test, so that a
+// missing one, or a dense one given -budget or -trace (which page and
+// trace MoE experts), does not end the run halfway with its output
+// unterminated.
+func checkModels(o *options) error {
+	paged := o.trace != "" || slices.ContainsFunc(o.budgets, func(b int64) bool { return b > 0 })
+	for _, m := range o.models {
+		if st, err := os.Stat(m); err != nil {
+			return fmt.Errorf("-m %s: %w", m, err)
+		} else if st.IsDir() {
+			return fmt.Errorf("-m %s is a directory", m)
+		}
+		if !paged {
+			continue
+		}
+		f, err := gguf.Open(m)
+		if err != nil {
+			return fmt.Errorf("-m %s: %w", m, err)
+		}
+		if f.ExpertCount() == 0 {
+			return fmt.Errorf("-m %s has no MoE experts: -budget and -trace need an MoE model", m)
+		}
+	}
+	return nil
 }
 
 func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error) {
@@ -153,9 +158,6 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (err error
 			cur = nil
 			if cur, err = loadModel(ctx, inst, stderr); err != nil {
 				return err
-			}
-			if o.trace != "" && cur.model.ExpertCount() == 0 {
-				return fmt.Errorf("-trace: %s is not an MoE model: it has no expert routing to record", inst.model)
 			}
 		}
 		if err := cur.setBudget(ctx, inst.budget, o.cpuProfile != "" || o.pprofAddr != "", o.prefetch, stderr); err != nil {
