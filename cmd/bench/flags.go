@@ -509,11 +509,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if !generates(&o) {
 			return fail("-trace records generated tokens: no test generates (-n and -pg's tg are all 0)")
 		}
-		if st, err := os.Stat(filepath.Dir(o.trace)); err != nil || !st.IsDir() {
-			return fail("-trace %s: no directory %s to write it in", o.trace, filepath.Dir(o.trace))
-		}
-		if st, err := os.Stat(o.trace); err == nil && st.IsDir() {
-			return fail("-trace %s is a directory; give a file name", o.trace)
+		if msg := outFileProblem(o.trace); msg != "" {
+			return fail("-trace %s", msg)
 		}
 	}
 	if *readBW != "" {
@@ -534,12 +531,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if !sweep {
 			return fail("-svg plots a -budget sweep; give -budget")
 		}
-		// Found now, not after the whole sweep has run.
-		if st, err := os.Stat(filepath.Dir(o.svg)); err != nil || !st.IsDir() {
-			return fail("-svg %s: no directory %s to write it in", o.svg, filepath.Dir(o.svg))
-		}
-		if st, err := os.Stat(o.svg); err == nil && st.IsDir() {
-			return fail("-svg %s is a directory; give a file name", o.svg)
+		if msg := outFileProblem(o.svg); msg != "" { // found now, not after the sweep
+			return fail("-svg %s", msg)
 		}
 		if o.budgets[0] != 0 && !contains(o.budgets, 0) {
 			// The plot compares every budget with plain mmap: run it once
@@ -548,6 +541,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return &o, nil
+}
+
+// outFileProblem says why a file cannot be written at path ("" if it
+// can, as far as looking tells): no directory to hold it, or a directory
+// in its place.
+func outFileProblem(path string) string {
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return fmt.Sprintf("%s: no directory %s to write it in", path, filepath.Dir(path))
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return path + " is a directory; give a file name"
+	}
+	return ""
 }
 
 // normalizeArgs turns a bare -fa / --flash-attn (bin/bench's old boolean
