@@ -36,9 +36,11 @@ type Config struct {
 	// and serve do (README, "Serving").
 	Threads int
 	// ContextSize is each sequence's context in tokens: a request's
-	// prompt plus its generated tokens must fit. The KV cache holds
-	// ContextSize × Parallel cells, shared by all sequences. Default 4096,
-	// or the model's training context when that is smaller.
+	// prompt plus its generated tokens must fit. Each sequence has a KV
+	// stream of its own of that many cells (llama.cpp rounds it up to a
+	// multiple of 256), as llama-server's slots do: in one cache shared
+	// by all, every sequence's attention would span the cells of all.
+	// Default 4096, or the model's training context when that is smaller.
 	ContextSize int
 	// Parallel is how many requests are decoded together (sequences in
 	// one llama.cpp context, continuous batching); default 4.
@@ -291,7 +293,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	e.cfg.ContextSize = seqCtx
 	cp := llama.ContextParams{
 		NCtx: seqCtx * cfg.Parallel, NBatch: cfg.BatchSize, NUbatch: min(cfg.BatchSize, 512),
-		NSeqMax: cfg.Parallel, Threads: cfg.Threads, KVUnified: true, FlashAttention: cfg.FlashAttention,
+		NSeqMax: cfg.Parallel, Threads: cfg.Threads, FlashAttention: cfg.FlashAttention,
 	}
 	if e.budget != nil {
 		// Page-ins run under pprof labels (layer, expert, persona), so

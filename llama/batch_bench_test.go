@@ -13,13 +13,17 @@ import (
 
 // BenchmarkBatchedDecode measures what batching buys llama.cpp itself on
 // this machine: generation steps of 1, 2 and 4 sequences, one token each,
-// in one context shaped as the engine shapes a server's (a unified KV
-// cache for 4 sequences). Each iteration runs the three widths in turn,
-// so they share the machine's weather, and reports each width's aggregate
-// tokens/s and its ratio to one sequence's. The ratio is the ceiling for
+// in a context shaped as the engine shapes a server's (4 sequences, each
+// its own KV stream, as llama-server's slots are). Each iteration runs
+// the three widths in turn, then 4 sequences in one unified KV cache, so
+// that they share the machine's weather. It reports each width's
+// aggregate tokens/s and its ratio to one sequence's, the ceiling for
 // what concurrent streams through any server built on this llama.cpp can
-// gain over one stream; strata serve's 4-stream figure is judged against
-// it. Logits are computed for every token, as a server samples each one.
+// gain over one stream (strata serve's 4-stream figure is judged against
+// it), and the unified cache against the streams (unified/split): in one
+// cache every sequence's attention spans the cells of all four, which
+// the 512-token prompts make show. Logits are computed for every token,
+// as a server samples each one.
 //
 //	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench BatchedDecode -benchtime 3x ./llama/
 func BenchmarkBatchedDecode(b *testing.B) {
@@ -28,27 +32,38 @@ func BenchmarkBatchedDecode(b *testing.B) {
 		path = testModel(b, "tiny-dense", gguf.TypeQ8_0)
 	}
 	m := load(b, path, llama.ModelParams{})
+	for _, prompt := range []int{8, 512} {
+		b.Run(fmt.Sprintf("prompt=%d", prompt), func(b *testing.B) { batchedDecode(b, m, prompt) })
+	}
+}
+
+// batchedDecode is BenchmarkBatchedDecode with sequences of prompt tokens
+// before the steps.
+func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 	const (
-		seqs   = 4
-		steps  = 64
-		prompt = 8
+		seqs  = 4
+		steps = 64
 	)
-	c := newContext(b, m, llama.ContextParams{
-		NCtx: seqs * (prompt + 2*steps + 16), NBatch: 512, NUbatch: 512, NSeqMax: seqs,
-		Threads: runtime.NumCPU(), KVUnified: true,
-	})
-	batch, err := llama.NewBatch(512, 1)
+	nb := seqs * prompt
+	params := llama.ContextParams{
+		NCtx: seqs * (prompt + 2*steps + 16), NBatch: nb, NUbatch: min(nb, 512), NSeqMax: seqs,
+		Threads: runtime.NumCPU(),
+	}
+	split := newContext(b, m, params)
+	params.KVUnified = true
+	unified := newContext(b, m, params)
+	batch, err := llama.NewBatch(nb, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer batch.Close()
 	toks := make([]llama.Token, prompt)
 	for i := range toks {
-		toks[i] = llama.Token(10 + i)
+		toks[i] = llama.Token(10 + i%100)
 	}
 	// run prefills n sequences and decodes steps steps of n tokens,
 	// returning the time of the steps.
-	run := func(n int) time.Duration {
+	run := func(c *llama.Context, n int) time.Duration {
 		c.ClearMemory(true)
 		batch.Clear()
 		for s := range n {
@@ -76,21 +91,25 @@ func BenchmarkBatchedDecode(b *testing.B) {
 	}
 	widths := []int{1, 2, seqs}
 	for _, n := range widths {
-		run(n) // warm up: every width's graph built once
+		run(split, n) // warm up: every width's graph built once
 	}
+	run(unified, seqs)
 	total := make([]time.Duration, len(widths))
+	var totalUnified time.Duration
 	for b.Loop() {
 		for i, n := range widths {
-			total[i] += run(n)
+			total[i] += run(split, n)
 		}
+		totalUnified += run(unified, seqs)
 	}
-	rate := func(i int) float64 {
-		return float64(widths[i]*steps*b.N) / total[i].Seconds()
+	rate := func(n int, d time.Duration) float64 {
+		return float64(n*steps*b.N) / d.Seconds()
 	}
 	for i, n := range widths {
-		b.ReportMetric(rate(i), fmt.Sprintf("t/s_x%d", n))
+		b.ReportMetric(rate(n, total[i]), fmt.Sprintf("t/s_x%d", n))
 		if i > 0 {
-			b.ReportMetric(rate(i)/rate(0), fmt.Sprintf("x%d/x1", n))
+			b.ReportMetric(rate(n, total[i])/rate(1, total[0]), fmt.Sprintf("x%d/x1", n))
 		}
 	}
+	b.ReportMetric(rate(seqs, totalUnified)/rate(seqs, total[len(widths)-1]), "unified/split")
 }
