@@ -9,16 +9,23 @@
 #
 #   scripts/serve-bench.sh
 #   MODEL=models/bench-dense-q4_k_m.gguf ROUNDS=3 scripts/serve-bench.sh
+#   PROMPT_WORDS=600 scripts/serve-bench.sh    # long prompts: 4 × ~620 tokens
 #
 # Environment: MODEL (default models/bench-dense-q4_0.gguf, generated if
 # missing), THREADS (2), PARALLEL (4 slots and 4 concurrent streams),
 # TOKENS (128 per request), CTX (1024 tokens per slot), ROUNDS (2), PORT
-# (18080).
+# (18080), PROMPT_WORDS (the prompt: that many words of a fixed English
+# text; default strata load's one-line prompt).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 threads=${THREADS:-2} par=${PARALLEL:-4} tokens=${TOKENS:-128} ctx=${CTX:-1024} rounds=${ROUNDS:-2} port=${PORT:-18080}
 model=${MODEL:-models/bench-dense-q4_0.gguf}
+prompt=()
+if [ -n "${PROMPT_WORDS:-}" ]; then
+	prompt=(-p "$(echo "The keeper of the lighthouse on the northern cape had kept its lamp for thirty years, and in all that time no ship had been lost on the rocks below, though the sea there was the worst on the coast." |
+		awk -v n="$PROMPT_WORDS" '{for (i = 0; i < n; i++) printf "%s%s", (i ? " " : ""), $(i % NF + 1); print ""}')")
+fi
 log() { printf 'serve-bench: %s\n' "$*" >&2; }
 command -v curl >/dev/null 2>&1 || { log "needs curl (apt-get install curl) to wait for the servers"; exit 1; }
 
@@ -49,8 +56,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
 declare -A one agg
 measure() {
 	local r1 r4
-	r1=$(bin/strata load -url "http://127.0.0.1:$port" -c 1 -n 2 -tokens "$tokens" -json)
-	r4=$(bin/strata load -url "http://127.0.0.1:$port" -c "$par" -n "$par" -tokens "$tokens" -json)
+	r1=$(bin/strata load -url "http://127.0.0.1:$port" -c 1 -n 2 -tokens "$tokens" "${prompt[@]}" -json)
+	r4=$(bin/strata load -url "http://127.0.0.1:$port" -c "$par" -n "$par" -tokens "$tokens" "${prompt[@]}" -json)
 	one[$1]+="$(echo "$r1" | field mean_stream_tokens_per_s) "
 	agg[$1]+="$(echo "$r4" | field aggregate_tokens_per_s) "
 	log "$1: one stream $(echo "$r1" | field mean_stream_tokens_per_s) t/s, $par streams $(echo "$r4" | field aggregate_tokens_per_s) t/s aggregate"
@@ -78,7 +85,7 @@ done
 b=$(printf '%s\n' "${bench[@]}" | median)
 s1=$(printf '%s\n' ${one[strata]} | median) s4=$(printf '%s\n' ${agg[strata]} | median)
 l1=$(printf '%s\n' ${one[llama-server]} | median) l4=$(printf '%s\n' ${agg[llama-server]} | median)
-printf '| %s, %s threads, %s tokens | t/s |\n| --- | ---: |\n' "$(basename "$model")" "$threads" "$tokens"
+printf '| %s, %s threads, %s tokens%s | t/s |\n| --- | ---: |\n' "$(basename "$model")" "$threads" "$tokens" "${PROMPT_WORDS:+, prompts of $PROMPT_WORDS words}"
 printf '| bin/bench tg%s | %.2f |\n' "$tokens" "$b"
 printf '| strata serve, 1 stream | %.2f |\n| llama-server, 1 stream | %.2f |\n' "$s1" "$l1"
 printf '| strata serve, %s streams (aggregate) | %.2f |\n| llama-server, %s slots (aggregate) | %.2f |\n' "$par" "$s4" "$par" "$l4"
