@@ -236,6 +236,16 @@ func (c *Context) NSeqMax() int {
 	return int(C.llama_n_seq_max(c.c))
 }
 
+// NCtxSeq is how many KV cells one sequence can use: NCtx with
+// KVUnified, else NCtx / NSeqMax (each sequence its own stream); 0 after
+// Close.
+func (c *Context) NCtxSeq() int {
+	if c.c == nil {
+		return 0
+	}
+	return int(C.llama_n_ctx_seq(c.c))
+}
+
 // SetThreads sets the generation and prompt thread counts.
 func (c *Context) SetThreads(gen, batch int) {
 	if c.c == nil {

@@ -137,7 +137,7 @@ func TestMethodsAfterClose(t *testing.T) {
 	}
 	c.Close()
 	s.Close()
-	if n := c.NCtx() + c.NBatch() + c.NUbatch() + c.NSeqMax(); n != 0 {
+	if n := c.NCtx() + c.NBatch() + c.NUbatch() + c.NSeqMax() + c.NCtxSeq(); n != 0 {
 		t.Errorf("sizes of a closed context: got %d, want 0", n)
 	}
 	c.SetThreads(2, 2)
