@@ -151,6 +151,7 @@ type adapter struct {
 type stats struct {
 	accepted, rejected, completed atomic.Uint64
 	promptTokens, genTokens       atomic.Uint64
+	cachedTokens                  atomic.Uint64
 	active, waiting               atomic.Int64
 	faults                        atomic.Uint64
 }
@@ -158,8 +159,9 @@ type stats struct {
 // Counters is a snapshot of the Engine's counters.
 type Counters struct {
 	Accepted, Rejected, Completed uint64 // requests
-	PromptTokens, GenTokens       uint64
-	Active, Waiting               int // sequences decoding, requests queued
+	PromptTokens, GenTokens       uint64 // prompt tokens decoded, tokens generated
+	CachedTokens                  uint64 // prompt tokens whose KV a sequence held already
+	Active, Waiting               int    // sequences decoding, requests queued
 	ResidencyFaults               uint64
 }
 
@@ -420,7 +422,7 @@ func (e *Engine) ChatTemplate() string { return e.tmpl }
 func (e *Engine) Counters() Counters {
 	return Counters{
 		Accepted: e.st.accepted.Load(), Rejected: e.st.rejected.Load(), Completed: e.st.completed.Load(),
-		PromptTokens: e.st.promptTokens.Load(), GenTokens: e.st.genTokens.Load(),
+		PromptTokens: e.st.promptTokens.Load(), GenTokens: e.st.genTokens.Load(), CachedTokens: e.st.cachedTokens.Load(),
 		Active: int(e.st.active.Load()), Waiting: int(e.st.waiting.Load()), ResidencyFaults: e.st.faults.Load(),
 	}
 }
@@ -545,6 +547,13 @@ type Request struct {
 	// Adapter names one of Config.Adapters; the persona must be allowed
 	// to use it.
 	Adapter string `json:"adapter,omitempty"`
+	// NoPromptCache decodes the whole prompt even where a free sequence
+	// still holds the KV of a prefix of it (llama-server's cache_prompt
+	// false). By default a request takes the free sequence whose last
+	// request, of the same persona and adapter, shares the longest
+	// prefix with its prompt, and decodes only the rest: a chat's next
+	// turn decodes the new messages, not the whole conversation again.
+	NoPromptCache bool `json:"no_prompt_cache,omitempty"`
 }
 
 // StopReason says why a request ended.
@@ -564,6 +573,7 @@ type Result struct {
 	ID               uuid.UUID
 	StopReason       StopReason
 	PromptTokens     int
+	CachedTokens     int // of PromptTokens, those whose KV a sequence held from an earlier request
 	CompletionTokens int
 	QueueWait        time.Duration // accepted until its first decode
 	PromptEval       time.Duration // first decode until the first token
@@ -828,7 +838,7 @@ func (e *Engine) prepare(ctx context.Context, req Request) (*request, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	return &request{
 		ctx: rctx, cancel: cancel, id: id, persona: persona, tokens: tokens, maxTokens: maxTok,
-		stops: req.Stop, maxStop: maxStop, ignoreEOS: req.IgnoreEOS, smp: smp, adapter: ad,
+		stops: req.Stop, maxStop: maxStop, ignoreEOS: req.IgnoreEOS, noCache: req.NoPromptCache, smp: smp, adapter: ad,
 		out: make(chan Delta, 64), done: make(chan struct{}), accepted: time.Now(),
 	}, nil
 }
@@ -845,6 +855,8 @@ type request struct {
 	stops     []string
 	maxStop   int
 	ignoreEOS bool
+	noCache   bool
+	cached    int // prompt tokens whose KV the slot held
 	smp       *llama.Sampler
 	adapter   *adapter
 

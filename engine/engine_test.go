@@ -130,6 +130,65 @@ func TestEngineBatchesLikeOneSequence(t *testing.T) {
 	}
 }
 
+// TestEnginePromptCache runs a conversation's second turn: a prompt that
+// repeats the first turn's prompt and reply and adds to them. Only the
+// added tokens are decoded (the reply's last token was never decoded, so
+// it is among them), and the tokens generated are those of the whole
+// prompt decoded afresh. Another persona's request, or one that asks for
+// no cache, decodes everything; a request that shares nothing takes the
+// sequence that ended first, leaving the other's KV for its next turn.
+func TestEnginePromptCache(t *testing.T) {
+	path := tinyModel(t, "tiny-dense")
+	const n = 8
+	gen := func(e *engine.Engine, req engine.Request) ([]llama.Token, engine.Result) {
+		t.Helper()
+		req.MaxTokens, req.IgnoreEOS = n, true
+		st, err := e.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tokensOf(t, st)
+	}
+	first := []llama.Token{1, 70, 80, 90, 100, 110}
+	e := openEngine(t, engine.Config{Model: path, Parallel: 2})
+	reply, res := gen(e, engine.Request{Tokens: first})
+	if res.CachedTokens != 0 {
+		t.Fatalf("first turn: %d cached tokens, want 0", res.CachedTokens)
+	}
+	second := slices.Concat(first, reply, []llama.Token{120, 130, 140})
+	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1}), engine.Request{Tokens: second})
+
+	// A request that shares nothing goes to the other sequence.
+	if _, res := gen(e, engine.Request{Tokens: []llama.Token{2, 3}}); res.CachedTokens != 0 {
+		t.Errorf("unrelated prompt: %d cached tokens, want 0", res.CachedTokens)
+	}
+	got, res := gen(e, engine.Request{Tokens: second})
+	if wantCached := len(first) + n - 1; res.CachedTokens != wantCached {
+		t.Errorf("second turn: %d cached tokens, want %d (first prompt and reply but its last token)", res.CachedTokens, wantCached)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("second turn from the cache: got %v, want %v (decoded afresh)", got, want)
+	}
+	if res.PromptTokens != len(second) {
+		t.Errorf("second turn: %d prompt tokens, want %d", res.PromptTokens, len(second))
+	}
+	for _, req := range []engine.Request{
+		{Tokens: second, Persona: "someone-else"},
+		{Tokens: second, NoPromptCache: true},
+	} {
+		got, res := gen(e, req)
+		if res.CachedTokens != 0 {
+			t.Errorf("%+v: %d cached tokens, want 0", req, res.CachedTokens)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: got %v, want %v", req, got, want)
+		}
+	}
+	if c := e.Counters(); c.CachedTokens != uint64(len(first)+n-1) {
+		t.Errorf("counters: %d cached tokens, want %d", c.CachedTokens, len(first)+n-1)
+	}
+}
+
 // TestEngineQueueAndOverload fills one sequence and a queue of one: the
 // third request is refused at once with ErrOverloaded, the queued one runs
 // when the first is cancelled, and a cancelled request frees its sequence.

@@ -86,6 +86,7 @@ type FirstToken struct {
 	ID               uuid.UUID `json:"id"`
 	Persona          string    `json:"persona"`
 	PromptTokens     int       `json:"prompt_tokens"`
+	CachedTokens     int       `json:"cached_tokens"`  // of the prompt, those not decoded again (Request.NoPromptCache)
 	QueueWait        Millis    `json:"queue_ms"`       // accepted until its first decode
 	PromptEval       Millis    `json:"prompt_eval_ms"` // first decode until the first token
 	TimeToFirstToken Millis    `json:"ttft_ms"`        // accepted until the first token
@@ -98,6 +99,7 @@ type Complete struct {
 	Persona          string     `json:"persona"`
 	StopReason       StopReason `json:"stop_reason"`
 	PromptTokens     int        `json:"prompt_tokens"`
+	CachedTokens     int        `json:"cached_tokens"` // of the prompt, those not decoded again
 	CompletionTokens int        `json:"completion_tokens"`
 	TokensPerSecond  float64    `json:"tokens_per_second"` // generation only
 	PromptEval       Millis     `json:"prompt_eval_ms"`

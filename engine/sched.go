@@ -40,10 +40,18 @@ type slot struct {
 	logitIdx int    // batch row of its logits in this step; -1 none
 	nGen     int    // tokens sampled
 	lastStep uint64 // last step it was decoded in, for fairness between adapters
+	ended    uint64 // the step its last request ended in, for pickSlot
 	text     []byte // generated text not yet known to be free of a stop string
 	released int    // bytes of text already sent
 	stall    Delta  // a delta the reader had no room for, when stalled
 	stalled  bool
+	// kv are the tokens whose KV the sequence holds, at positions 0 to
+	// len(kv)-1: the request's and, once it has ended, its last
+	// request's, for a next one whose prompt starts the same way. They
+	// were computed for kvPersona with kvAdapter.
+	kv        []llama.Token
+	kvPersona string
+	kvAdapter *adapter
 }
 
 func (s *scheduler) init(e *Engine) error {
@@ -55,7 +63,7 @@ func (s *scheduler) init(e *Engine) error {
 	s.batch = b
 	s.slots = make([]slot, e.cfg.Parallel)
 	for i := range s.slots {
-		s.slots[i] = slot{seq: int32(i), logitIdx: -1, text: make([]byte, 0, 512)}
+		s.slots[i] = slot{seq: int32(i), logitIdx: -1, text: make([]byte, 0, 512), kv: make([]llama.Token, 0, e.cfg.ContextSize)}
 	}
 	s.queued = make([]*request, 0, e.cfg.QueueSize)
 	s.rowReq = make([]*request, 0, b.Cap())
@@ -128,14 +136,7 @@ func (s *scheduler) admit() bool {
 	e := s.e
 	for {
 		s.takeQueued()
-		free := -1
-		for i := range s.slots {
-			if s.slots[i].r == nil {
-				free = i
-				break
-			}
-		}
-		if free < 0 {
+		if !s.anyFree() {
 			return !s.closed()
 		}
 		if len(s.queued) == 0 {
@@ -152,14 +153,82 @@ func (s *scheduler) admit() bool {
 		}
 		r := s.queued[0]
 		s.queued = s.queued[:copy(s.queued, s.queued[1:])]
-		sl := &s.slots[free]
-		*sl = slot{seq: sl.seq, r: r, logitIdx: -1, text: sl.text[:0]}
+		sl := s.pickSlot(r)
+		s.start(sl, r)
 		r.started = time.Now()
 		// Counted active before it stops counting as waiting, so that
 		// Shutdown never sees neither.
 		e.st.active.Add(1)
 		e.st.waiting.Add(-1)
 	}
+}
+
+// anyFree reports whether a slot is free.
+func (s *scheduler) anyFree() bool {
+	for i := range s.slots {
+		if s.slots[i].r == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// pickSlot returns the free slot for r: the one whose KV shares the
+// longest prefix with r's prompt, where it may be reused, else the one
+// whose last request ended first (its KV the least likely to be asked
+// for again). There is a free slot.
+func (s *scheduler) pickSlot(r *request) *slot {
+	var best *slot
+	bestN := -1
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.r != nil {
+			continue
+		}
+		n := s.reusable(sl, r)
+		if n > bestN || n == bestN && sl.ended < best.ended {
+			best, bestN = sl, n
+		}
+	}
+	return best
+}
+
+// reusable is how many of r's prompt tokens sl's KV holds already and
+// r may use: a prefix computed for the same persona and adapter, less
+// the prompt's last token, which is decoded again for its logits.
+func (s *scheduler) reusable(sl *slot, r *request) int {
+	if r.noCache || sl.kvPersona != r.persona || sl.kvAdapter != r.adapter {
+		return 0
+	}
+	n := 0
+	for n < len(sl.kv) && n < len(r.tokens)-1 && sl.kv[n] == r.tokens[n] {
+		n++
+	}
+	return n
+}
+
+// start gives free slot sl to r, keeping the KV of the prefix r shares
+// with the slot's last request (reusable) and dropping the rest. Where
+// llama.cpp cannot cut the sequence there (a recurrent model's state), or
+// no longer holds its start (a sliding-window cache that moved on), the
+// whole prompt is decoded.
+func (s *scheduler) start(sl *slot, r *request) {
+	lctx := s.e.lctx
+	n := s.reusable(sl, r)
+	if n > 0 {
+		if !lctx.RemoveSeq(sl.seq, int32(n), -1) {
+			n = 0
+		} else if pmin, _ := lctx.SeqPosRange(sl.seq); pmin != 0 {
+			n = 0
+		}
+	}
+	if n == 0 {
+		lctx.RemoveSeq(sl.seq, -1, -1)
+	}
+	*sl = slot{seq: sl.seq, r: r, logitIdx: -1, text: sl.text[:0], ended: sl.ended,
+		kv: sl.kv[:n], kvPersona: r.persona, kvAdapter: r.adapter, pos: int32(n), prefill: n}
+	r.cached = n
+	s.e.st.cachedTokens.Add(uint64(n))
 }
 
 // takeQueued moves the requests in e.queue to s.queued and finishes
@@ -274,6 +343,7 @@ func (s *scheduler) fill() int {
 		}
 		sl.logitIdx = b.Len()
 		b.Add(sl.pending, sl.pos, sl.seq, true)
+		sl.kv = append(sl.kv, sl.pending)
 		s.rowReq = append(s.rowReq, sl.r)
 		s.outReq = append(s.outReq, sl.r)
 		sl.lastStep = s.step + 1
@@ -295,6 +365,7 @@ func (s *scheduler) fill() int {
 			b.Add(t, sl.pos+int32(j), sl.seq, out)
 			s.rowReq = append(s.rowReq, sl.r)
 		}
+		sl.kv = append(sl.kv, toks[:n]...)
 		if last {
 			sl.logitIdx = b.Len() - 1
 			s.outReq = append(s.outReq, sl.r)
@@ -329,7 +400,7 @@ func (s *scheduler) sampleAll() {
 		if sl.nGen == 0 {
 			r.first = time.Now()
 			FirstTokenTopic.Publish(e.bus, FirstToken{
-				ID: r.id, Persona: r.persona, PromptTokens: len(r.tokens),
+				ID: r.id, Persona: r.persona, PromptTokens: len(r.tokens), CachedTokens: r.cached,
 				QueueWait: Millis(r.started.Sub(r.accepted)), PromptEval: Millis(r.first.Sub(r.started)),
 				TimeToFirstToken: Millis(r.first.Sub(r.accepted)),
 			})
@@ -446,17 +517,23 @@ func (s *scheduler) send(sl *slot, tok llama.Token, upto int) {
 	}
 }
 
-// finish ends a slot's request: its KV cells are freed at once, the rest
-// of its text is delivered, and the completion event published.
+// finish ends a slot's request: the rest of its text is delivered and
+// the completion event published. The sequence keeps its KV, for a next
+// request that starts with the same tokens (pickSlot): its KV stream is
+// its own, so the cells take no room from the other sequences. After an
+// error they are dropped.
 func (s *scheduler) finish(sl *slot, reason StopReason, err error) {
 	e := s.e
 	r := sl.r
-	e.lctx.RemoveSeq(sl.seq, -1, -1)
-	sl.r, sl.decode, sl.logitIdx = nil, false, -1
+	if reason == StopError {
+		e.lctx.RemoveSeq(sl.seq, -1, -1)
+		sl.kv = sl.kv[:0]
+	}
+	sl.r, sl.decode, sl.logitIdx, sl.ended = nil, false, -1, s.step
 	e.st.active.Add(-1)
 	now := time.Now()
 	r.res = Result{
-		ID: r.id, StopReason: reason, PromptTokens: len(r.tokens), CompletionTokens: sl.nGen,
+		ID: r.id, StopReason: reason, PromptTokens: len(r.tokens), CachedTokens: r.cached, CompletionTokens: sl.nGen,
 		QueueWait: r.started.Sub(r.accepted), Total: now.Sub(r.accepted), Err: err,
 	}
 	if !r.first.IsZero() {
@@ -493,7 +570,7 @@ func (s *scheduler) complete(r *request, tail []Delta) {
 	res := r.res
 	ev := Complete{
 		ID: r.id, Persona: r.persona, StopReason: res.StopReason, PromptTokens: res.PromptTokens,
-		CompletionTokens: res.CompletionTokens, TokensPerSecond: res.TokensPerSecond(),
+		CachedTokens: res.CachedTokens, CompletionTokens: res.CompletionTokens, TokensPerSecond: res.TokensPerSecond(),
 		PromptEval: Millis(res.PromptEval), Generation: Millis(res.Generation), Total: Millis(res.Total),
 	}
 	if res.Err != nil {
@@ -561,17 +638,20 @@ func (s *scheduler) failBatch(err error) {
 	}
 }
 
-// rewind undoes the prompt progress the failed step made: the KV cache
-// dropped those tokens.
+// rewind undoes the progress the failed step made: the KV cache dropped
+// those tokens. A sampled token waits to be decoded again.
 func (s *scheduler) rewind() {
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if sl.r == nil || sl.lastStep != s.step || sl.decode {
+		if sl.r == nil || sl.lastStep != s.step {
 			continue
 		}
-		_, pmax := s.e.lctx.SeqPosRange(sl.seq)
-		sl.pos = pmax + 1
-		sl.prefill = int(sl.pos)
+		if !sl.decode {
+			_, pmax := s.e.lctx.SeqPosRange(sl.seq)
+			sl.pos = pmax + 1
+			sl.prefill = int(sl.pos)
+		}
+		sl.kv = sl.kv[:min(len(sl.kv), int(sl.pos))]
 	}
 }
 

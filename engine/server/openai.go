@@ -64,12 +64,14 @@ type common struct {
 	PresencePenalty     *float32       `json:"presence_penalty"`
 	User                string         `json:"user"`
 	// Strata's extensions: generating past end-of-generation tokens (as
-	// llama-server's ignore_eos), the LoRA adapter to apply (its persona
-	// must own it) and the persona, which may also come as the
-	// X-Strata-Persona header.
-	IgnoreEOS bool   `json:"ignore_eos"`
-	Adapter   string `json:"adapter"`
-	Persona   string `json:"persona"`
+	// llama-server's ignore_eos), reusing the KV of a prompt's prefix
+	// that a free sequence holds (llama-server's cache_prompt, default
+	// true), the LoRA adapter to apply (its persona must own it) and the
+	// persona, which may also come as the X-Strata-Persona header.
+	IgnoreEOS   bool   `json:"ignore_eos"`
+	CachePrompt *bool  `json:"cache_prompt"`
+	Adapter     string `json:"adapter"`
+	Persona     string `json:"persona"`
 }
 
 type streamOptions struct {
@@ -175,14 +177,22 @@ func toMessages(in []chatMessage) ([]llama.ChatMessage, error) {
 }
 
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens        int           `json:"prompt_tokens"`
+	CompletionTokens    int           `json:"completion_tokens"`
+	TotalTokens         int           `json:"total_tokens"`
+	PromptTokensDetails promptDetails `json:"prompt_tokens_details"`
+}
+
+// promptDetails says how many prompt tokens came from the cache, as
+// OpenAI's API does.
+type promptDetails struct {
+	CachedTokens int `json:"cached_tokens"`
 }
 
 // timings are llama-server's per-request timings, sent beside usage.
 type timings struct {
-	PromptN            int     `json:"prompt_n"`
+	CacheN             int     `json:"cache_n"`  // prompt tokens not decoded again
+	PromptN            int     `json:"prompt_n"` // prompt tokens decoded
 	PromptMs           float64 `json:"prompt_ms"`
 	PredictedN         int     `json:"predicted_n"`
 	PredictedMs        float64 `json:"predicted_ms"`

@@ -146,7 +146,8 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, model string, c
 	if c.N != nil && *c.N != 1 {
 		return bad("n", "only n=1 is supported")
 	}
-	req := engine.Request{Stop: c.Stop, Adapter: c.Adapter, MaxTokens: s.opts.DefaultMaxTokens, IgnoreEOS: c.IgnoreEOS}
+	req := engine.Request{Stop: c.Stop, Adapter: c.Adapter, MaxTokens: s.opts.DefaultMaxTokens, IgnoreEOS: c.IgnoreEOS,
+		NoPromptCache: c.CachePrompt != nil && !*c.CachePrompt}
 	req.Persona = r.Header.Get("X-Strata-Persona")
 	if req.Persona == "" {
 		req.Persona = c.Persona
@@ -289,7 +290,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request,
 			return
 		}
 		fr := finishReason(res.StopReason)
-		u := &usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}
+		u := usageOf(res)
 		if chat {
 			writeJSON(w, http.StatusOK, chatResponse{ID: rid, Object: object, Created: created, Model: model,
 				Choices: []chatChoice{{Message: &chatOut{Role: "assistant", Content: &text}, FinishReason: &fr}}, Usage: u, Timings: timingsOf(res)})
@@ -346,7 +347,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, req engine.Request,
 	fr := finishReason(res.StopReason)
 	var u *usage
 	if c.StreamOptions != nil && c.StreamOptions.IncludeUsage {
-		u = &usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}
+		u = usageOf(res)
 	}
 	if chat {
 		sse.json(chatResponse{ID: rid, Object: object, Created: created, Model: model, Choices: []chatChoice{{Delta: &chatOut{}, FinishReason: &fr}}, Timings: timingsOf(res)})
@@ -377,10 +378,18 @@ func finishReason(r engine.StopReason) string {
 	}
 }
 
+// usageOf is a request's usage as OpenAI's API gives it.
+func usageOf(res engine.Result) *usage {
+	return &usage{
+		PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens,
+		PromptTokensDetails: promptDetails{CachedTokens: res.CachedTokens},
+	}
+}
+
 func timingsOf(res engine.Result) *timings {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	return &timings{
-		PromptN: res.PromptTokens, PromptMs: ms(res.PromptEval), PredictedN: res.CompletionTokens, PredictedMs: ms(res.Generation),
+		CacheN: res.CachedTokens, PromptN: res.PromptTokens - res.CachedTokens, PromptMs: ms(res.PromptEval), PredictedN: res.CompletionTokens, PredictedMs: ms(res.Generation),
 		PredictedPerSecond: res.TokensPerSecond(), TimeToFirstTokenMs: ms(res.QueueWait + res.PromptEval), QueueMs: ms(res.QueueWait),
 	}
 }

@@ -147,6 +147,43 @@ func TestOpenAIClient(t *testing.T) {
 	}
 }
 
+// TestChatPromptCache runs a chat's second turn through the SDK: the
+// server decodes only what the first turn's prompt and reply did not
+// already put in the sequence's KV, says so in usage (OpenAI's
+// prompt_tokens_details.cached_tokens), and answers as it does with
+// cache_prompt false, which decodes the whole conversation again.
+func TestChatPromptCache(t *testing.T) {
+	f := newFixture(t, engine.Config{Parallel: 1})
+	ctx := context.Background()
+	p := chatParams(f, "Hello there", 8)
+	first, err := f.client.Chat.Completions.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := first.Usage.PromptTokensDetails.CachedTokens; c != 0 {
+		t.Errorf("first turn: %d cached tokens, want 0", c)
+	}
+	p.Messages = append(p.Messages, openai.AssistantMessage(first.Choices[0].Message.Content), openai.UserMessage("And then?"))
+	second, err := f.client.Chat.Completions.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := second.Usage
+	if c := u.PromptTokensDetails.CachedTokens; c < first.Usage.PromptTokens || c >= u.PromptTokens {
+		t.Errorf("second turn: %d of %d prompt tokens cached, want at least the first turn's %d", c, u.PromptTokens, first.Usage.PromptTokens)
+	}
+	afresh, err := f.client.Chat.Completions.New(ctx, p, option.WithJSONSet("cache_prompt", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := afresh.Usage.PromptTokensDetails.CachedTokens; c != 0 {
+		t.Errorf("cache_prompt false: %d cached tokens, want 0", c)
+	}
+	if a, b := second.Choices[0].Message.Content, afresh.Choices[0].Message.Content; a != b {
+		t.Errorf("second turn from the cache %q, decoded afresh %q", a, b)
+	}
+}
+
 // TestConcurrentStreams runs four streams at once: each gets the text it
 // gets alone (greedy), and all four are decoded together.
 func TestConcurrentStreams(t *testing.T) {
