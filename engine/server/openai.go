@@ -49,20 +49,22 @@ type completionRequest struct {
 
 // common holds the fields both endpoints take.
 type common struct {
-	MaxTokens           *int           `json:"max_tokens"`
-	MaxCompletionTokens *int           `json:"max_completion_tokens"`
-	Temperature         *float32       `json:"temperature"`
-	TopP                *float32       `json:"top_p"`
-	TopK                *int           `json:"top_k"` // llama-server's extension
-	MinP                *float32       `json:"min_p"` // llama-server's extension
-	Seed                *int64         `json:"seed"`
-	Stop                stopList       `json:"stop"`
-	Stream              bool           `json:"stream"`
-	StreamOptions       *streamOptions `json:"stream_options"`
-	N                   *int           `json:"n"`
-	FrequencyPenalty    *float32       `json:"frequency_penalty"`
-	PresencePenalty     *float32       `json:"presence_penalty"`
-	User                string         `json:"user"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float32        `json:"temperature"`
+	TopP                *float32        `json:"top_p"`
+	TopK                *int            `json:"top_k"` // llama-server's extension
+	MinP                *float32        `json:"min_p"` // llama-server's extension
+	Seed                *int64          `json:"seed"`
+	Stop                stopList        `json:"stop"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	N                   *int            `json:"n"`
+	Logprobs            json.RawMessage `json:"logprobs"` // chat: a bool; completions: a count
+	TopLogprobs         *int            `json:"top_logprobs"`
+	FrequencyPenalty    *float32        `json:"frequency_penalty"`
+	PresencePenalty     *float32        `json:"presence_penalty"`
+	User                string          `json:"user"`
 	// Strata's extensions: generating past end-of-generation tokens (as
 	// llama-server's ignore_eos), reusing the KV of a prompt's prefix
 	// that a free sequence holds (llama-server's cache_prompt, default

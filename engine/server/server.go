@@ -146,6 +146,12 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, model string, c
 	if c.N != nil && *c.N != 1 {
 		return bad("n", "only n=1 is supported")
 	}
+	if l := strings.TrimSpace(string(c.Logprobs)); l != "" && l != "null" && l != "false" && l != "0" {
+		return bad("logprobs", "logprobs are not supported by this server")
+	}
+	if c.TopLogprobs != nil && *c.TopLogprobs != 0 {
+		return bad("top_logprobs", "logprobs are not supported by this server")
+	}
 	req := engine.Request{Stop: c.Stop, Adapter: c.Adapter, MaxTokens: s.opts.DefaultMaxTokens, IgnoreEOS: c.IgnoreEOS,
 		NoPromptCache: c.CachePrompt != nil && !*c.CachePrompt}
 	req.Persona = r.Header.Get("X-Strata-Persona")

@@ -279,6 +279,9 @@ func TestErrors(t *testing.T) {
 		{"unknown role", `{"messages":[{"role":"wizard","content":"hi"}]}`, 400},
 		{"tools", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}`, 400},
 		{"json mode", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}`, 400},
+		{"logprobs", `{"messages":[{"role":"user","content":"hi"}],"logprobs":true}`, 400},
+		{"top_logprobs", `{"messages":[{"role":"user","content":"hi"}],"top_logprobs":3}`, 400},
+		{"logprobs false", `{"messages":[{"role":"user","content":"hi"}],"logprobs":false,"max_tokens":2}`, 200},
 		{"too big", `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 1<<17) + `"}]}`, 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,8 +291,8 @@ func TestErrors(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tc.status || !strings.Contains(string(body), `"error":{"message":`) {
-				t.Errorf("got %d %s, want %d and an error object", resp.StatusCode, body, tc.status)
+			if resp.StatusCode != tc.status || (tc.status != 200) != strings.Contains(string(body), `"error":{"message":`) {
+				t.Errorf("got %d %s, want %d (and an error object unless 200)", resp.StatusCode, body, tc.status)
 			}
 		})
 	}
