@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/strata-llm/strata/bus"
@@ -109,7 +112,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	ef.register(fs, 1)
 	prompt := fs.String("p", "", "prompt text")
 	chat := fs.Bool("chat", false, "send -p as a user message through the model's chat template")
-	system := fs.String("system", "", "system message for -chat")
+	interactive := fs.Bool("i", false, "chat on the terminal: read user messages from stdin, one per line, keeping the conversation (\"/clear\" forgets it, \"/bye\" or the end of input ends); -p is the first")
+	system := fs.String("system", "", "system message for -chat and -i")
 	n := fs.Int("n", 64, "number of tokens to generate (-1: until the context is full)")
 	seed := fs.Uint("seed", uint(engine.RandomSeed), "sampling seed (4294967295: a random one)")
 	greedy := fs.Bool("greedy", false, "always pick the most likely token")
@@ -130,8 +134,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "strata run: -n %d: want a number of tokens, or -1 for until the context is full\n", *n)
 		return errUsage
 	}
+	if *interactive && *asJSON {
+		fmt.Fprintln(stderr, "strata run: -i and -json do not go together")
+		return errUsage
+	}
 	if ef.model == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: strata run -m FILE [-p PROMPT] [-chat] [-n N] [-seed S] [-greedy] [-json] [-events]")
+		fmt.Fprintln(stderr, "usage: strata run -m FILE [-p PROMPT] [-chat | -i] [-n N] [-seed S] [-greedy] [-json] [-events]")
 		fs.PrintDefaults()
 		return errUsage
 	}
@@ -188,6 +196,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if ef.lora != "" && *useLora {
 		req.Adapter = "lora"
+	}
+	if *interactive {
+		return chatLoop(ctx, e, req, *system, *prompt, os.Stdin, stdout, stderr)
 	}
 	switch {
 	case *chat:
@@ -268,5 +279,81 @@ func reserveCPUs(threads int) {
 	n := max(1, runtime.NumCPU()-threads+1)
 	if n < runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
+	}
+}
+
+// chatLoop is run -i: a conversation read from in, one user message per
+// line, each reply streamed to stdout as it is generated. Every turn sends
+// the whole conversation through the chat template; the engine's prompt
+// cache decodes only what the last turn added. The first message is
+// first, when not empty.
+func chatLoop(ctx context.Context, e *engine.Engine, base engine.Request, system, first string, in *os.File, stdout, stderr io.Writer) error {
+	var history []llama.ChatMessage
+	if system != "" {
+		history = append(history, llama.ChatMessage{Role: "system", Content: system})
+	}
+	keep := len(history)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	tty := false
+	if fi, err := in.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		tty = true
+		fmt.Fprintln(stderr, `strata run: type a message and Enter; "/clear" forgets the conversation, "/bye" or Ctrl-D ends`)
+	}
+	for {
+		line := first
+		first = ""
+		if line == "" {
+			if tty {
+				fmt.Fprint(stderr, ">>> ")
+			}
+			if !sc.Scan() {
+				if err := sc.Err(); err != nil {
+					return fmt.Errorf("reading the conversation: %w", err)
+				}
+				return nil
+			}
+			line = strings.TrimSpace(sc.Text())
+		}
+		switch line {
+		case "":
+			continue
+		case "/bye":
+			return nil
+		case "/clear":
+			history = history[:keep]
+			fmt.Fprintln(stderr, "(conversation cleared)")
+			continue
+		}
+		req := base
+		req.Messages = append(slices.Clip(history), llama.ChatMessage{Role: "user", Content: line})
+		st, err := e.Generate(ctx, req)
+		if errors.Is(err, engine.ErrPromptTooLong) {
+			fmt.Fprintf(stderr, "strata run: %v; \"/clear\" starts over (or raise -c)\n", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var reply, piece []byte
+		for d := range st.Deltas() {
+			piece = d.AppendText(piece[:0])
+			reply = append(reply, piece...)
+			if _, err := stdout.Write(piece); err != nil {
+				st.Close()
+				return err
+			}
+		}
+		fmt.Fprintln(stdout)
+		res := st.Result()
+		if res.Err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return res.Err
+		}
+		fmt.Fprintf(stderr, "(prompt %d tokens, %d of them cached, %.0f ms to the first token; %d tokens, %.1f tokens/s, %s)\n",
+			res.PromptTokens, res.CachedTokens, float64(res.QueueWait+res.PromptEval)/1e6, res.CompletionTokens, res.TokensPerSecond(), res.StopReason)
+		history = append(req.Messages, llama.ChatMessage{Role: "assistant", Content: string(reply)})
 	}
 }

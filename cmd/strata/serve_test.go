@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -66,6 +67,43 @@ func TestRunEvents(t *testing.T) {
 	}
 	if len(keys) < 3 || keys[0] != "inference/llm.request" || keys[len(keys)-1] != "inference/llm.complete" {
 		t.Errorf("events %v\nstderr: %s", keys, errw.String())
+	}
+}
+
+// TestRunInteractive chats through `strata run -i` as a real process, its
+// stdin a pipe: each line is a turn, the second turn's prompt repeats the
+// first turn and its reply, so the prompt cache holds at least the first
+// turn's prompt; "/clear" forgets the conversation, so the third turn's
+// prompt is the first's again; the end of input ends the run.
+func TestRunInteractive(t *testing.T) {
+	path := tinyDense(t)
+	cmd := exec.Command(os.Args[0], "run", "-m", path, "-i", "-greedy", "-n", "6", "-t", "2", "-c", "512", "-system", "Be brief.")
+	cmd.Env = append(os.Environ(), "STRATA_MAIN=1")
+	cmd.Stdin = strings.NewReader("Hello\nAnd then?\n\n/clear\nHello\n")
+	var out, errw bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errw
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errw.String())
+	}
+	type turn struct{ prompt, cached, tokens int }
+	var turns []turn
+	for l := range strings.SplitSeq(errw.String(), "\n") {
+		var tn turn
+		if _, err := fmt.Sscanf(l, "(prompt %d tokens, %d of them cached,", &tn.prompt, &tn.cached); err == nil {
+			turns = append(turns, tn)
+		}
+	}
+	if len(turns) != 3 || !strings.Contains(errw.String(), "(conversation cleared)") {
+		t.Fatalf("want 3 turns and a clear, stderr:\n%s", errw.String())
+	}
+	if turns[0].cached != 0 || turns[1].cached < turns[0].prompt || turns[1].prompt <= turns[1].cached {
+		t.Errorf("turns %+v: the second should reuse the whole first prompt", turns)
+	}
+	if turns[2].prompt != turns[0].prompt {
+		t.Errorf("after /clear: %d prompt tokens, want the first turn's %d", turns[2].prompt, turns[0].prompt)
+	}
+	if out.Len() == 0 {
+		t.Error("no replies on stdout")
 	}
 }
 
