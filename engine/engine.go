@@ -59,6 +59,13 @@ type Config struct {
 	BackendDir string
 	// FlashAttention is llama.cpp's flash-attention mode (default off).
 	FlashAttention llama.FlashAttention
+	// NoPromptCache makes every request decode its whole prompt
+	// (Request.NoPromptCache for all). The cache shows through a
+	// request's CachedTokens and its time to the first token whether
+	// earlier prompts of its persona started the same way; where clients
+	// share a persona and must not learn of each other's prompts, turn it
+	// off.
+	NoPromptCache bool
 	// Budget, when positive, pages the model's MoE experts through the
 	// genome within that many bytes (see Budget and PagedExperts).
 	Budget int64
@@ -151,7 +158,7 @@ type adapter struct {
 type stats struct {
 	accepted, rejected, completed atomic.Uint64
 	promptTokens, genTokens       atomic.Uint64
-	cachedTokens                  atomic.Uint64
+	cachedTokens, kvCopies        atomic.Uint64
 	active, waiting               atomic.Int64
 	faults                        atomic.Uint64
 }
@@ -161,6 +168,7 @@ type Counters struct {
 	Accepted, Rejected, Completed uint64 // requests
 	PromptTokens, GenTokens       uint64 // prompt tokens decoded, tokens generated
 	CachedTokens                  uint64 // prompt tokens whose KV a sequence held already
+	KVCopies                      uint64 // cached KV copied to keep the busy sequence ids consecutive
 	Active, Waiting               int    // sequences decoding, requests queued
 	ResidencyFaults               uint64
 }
@@ -422,7 +430,7 @@ func (e *Engine) ChatTemplate() string { return e.tmpl }
 func (e *Engine) Counters() Counters {
 	return Counters{
 		Accepted: e.st.accepted.Load(), Rejected: e.st.rejected.Load(), Completed: e.st.completed.Load(),
-		PromptTokens: e.st.promptTokens.Load(), GenTokens: e.st.genTokens.Load(), CachedTokens: e.st.cachedTokens.Load(),
+		PromptTokens: e.st.promptTokens.Load(), GenTokens: e.st.genTokens.Load(), CachedTokens: e.st.cachedTokens.Load(), KVCopies: e.st.kvCopies.Load(),
 		Active: int(e.st.active.Load()), Waiting: int(e.st.waiting.Load()), ResidencyFaults: e.st.faults.Load(),
 	}
 }
@@ -679,7 +687,8 @@ func (s *Stream) Close() {
 // before decoding are returned here: a bad or empty request, a prompt
 // longer than the context, an unknown or denied adapter, an overloaded
 // queue, a closed Engine. ctx bounds the whole request: cancelling it
-// ends the stream with StopCancelled and frees its KV cells at once.
+// ends the stream with StopCancelled and frees its sequence at once (whose
+// KV stays cached for a next request that starts the same way).
 func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 	e.inflight.RLock()
 	defer e.inflight.RUnlock()
@@ -838,7 +847,7 @@ func (e *Engine) prepare(ctx context.Context, req Request) (*request, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	return &request{
 		ctx: rctx, cancel: cancel, id: id, persona: persona, tokens: tokens, maxTokens: maxTok,
-		stops: req.Stop, maxStop: maxStop, ignoreEOS: req.IgnoreEOS, noCache: req.NoPromptCache, smp: smp, adapter: ad,
+		stops: req.Stop, maxStop: maxStop, ignoreEOS: req.IgnoreEOS, noCache: req.NoPromptCache || e.cfg.NoPromptCache, smp: smp, adapter: ad,
 		out: make(chan Delta, 64), done: make(chan struct{}), accepted: time.Now(),
 	}, nil
 }

@@ -135,8 +135,9 @@ func TestEngineBatchesLikeOneSequence(t *testing.T) {
 // added tokens are decoded (the reply's last token was never decoded, so
 // it is among them), and the tokens generated are those of the whole
 // prompt decoded afresh. Another persona's request, or one that asks for
-// no cache, decodes everything; a request that shares nothing takes the
-// sequence that ended first, leaving the other's KV for its next turn.
+// no cache, decodes everything; a request that shares only the first
+// token takes the other sequence, leaving the conversation's KV for its
+// next turn.
 func TestEnginePromptCache(t *testing.T) {
 	path := tinyModel(t, "tiny-dense")
 	const n = 8
@@ -158,8 +159,9 @@ func TestEnginePromptCache(t *testing.T) {
 	second := slices.Concat(first, reply, []llama.Token{120, 130, 140})
 	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1}), engine.Request{Tokens: second})
 
-	// A request that shares nothing goes to the other sequence.
-	if _, res := gen(e, engine.Request{Tokens: []llama.Token{2, 3}}); res.CachedTokens != 0 {
+	// A request that shares only the first token goes to the other
+	// sequence, rather than overwrite the conversation for one token.
+	if _, res := gen(e, engine.Request{Tokens: []llama.Token{1, 2, 3}}); res.CachedTokens != 0 {
 		t.Errorf("unrelated prompt: %d cached tokens, want 0", res.CachedTokens)
 	}
 	got, res := gen(e, engine.Request{Tokens: second})
@@ -187,11 +189,52 @@ func TestEnginePromptCache(t *testing.T) {
 	if c := e.Counters(); c.CachedTokens != uint64(len(first)+n-1) {
 		t.Errorf("counters: %d cached tokens, want %d", c.CachedTokens, len(first)+n-1)
 	}
+	off := openEngine(t, engine.Config{Model: path, Parallel: 1, NoPromptCache: true})
+	gen(off, engine.Request{Tokens: first})
+	if _, res := gen(off, engine.Request{Tokens: second}); res.CachedTokens != 0 {
+		t.Errorf("Config.NoPromptCache: %d cached tokens, want 0", res.CachedTokens)
+	}
 }
 
-// TestEngineQueueAndOverload fills one sequence and a queue of one: the
-// third request is refused at once with ErrOverloaded, the queued one runs
-// when the first is cancelled, and a cancelled request frees its sequence.
+// TestEnginePromptCacheConsecutive resumes a conversation whose KV is in
+// sequence 0 while sequence 2 is busy: rather than decode 0 and 2 (two
+// passes over the weights per step, llama.cpp decoding only consecutive
+// sequence ids together), the engine copies the KV to sequence 1 and
+// resumes there, and the tokens are those of a fresh decode.
+func TestEnginePromptCacheConsecutive(t *testing.T) {
+	path := tinyModel(t, "tiny-dense")
+	const n = 6
+	gen := func(e *engine.Engine, toks []llama.Token) ([]llama.Token, engine.Result) {
+		t.Helper()
+		st, err := e.Generate(context.Background(), engine.Request{Tokens: toks, MaxTokens: n, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tokensOf(t, st)
+	}
+	e := openEngine(t, engine.Config{Model: path, Parallel: 3})
+	first := []llama.Token{1, 70, 80, 90, 100}
+	reply, _ := gen(e, first)      // sequence 0
+	gen(e, []llama.Token{5, 6, 7}) // sequence 1, the one left with nothing cached
+	busy, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{9, 9, 9}, MaxTokens: 200, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close() // sequence 2, never read: it stalls and stays busy
+	second := slices.Concat(first, reply, []llama.Token{110, 120})
+	got, res := gen(e, second)
+	if want := len(first) + n - 1; res.CachedTokens != want {
+		t.Errorf("resumed: %d cached tokens, want %d", res.CachedTokens, want)
+	}
+	if c := e.Counters(); c.KVCopies != 1 {
+		t.Errorf("%d KV copies, want 1 (from sequence 0 to 1, beside busy 2)", c.KVCopies)
+	}
+	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1}), second)
+	if !slices.Equal(got, want) {
+		t.Errorf("resumed from the copied KV: got %v, want %v (decoded afresh)", got, want)
+	}
+}
+
 // TestEngineSequenceStreams checks that each sequence has a KV stream of
 // its own of ContextSize cells, as llama-server's slots do. In one cache
 // shared by all, each sequence's attention spans the cells of all: at
@@ -204,6 +247,9 @@ func TestEngineSequenceStreams(t *testing.T) {
 	}
 }
 
+// TestEngineQueueAndOverload fills one sequence and a queue of one: the
+// third request is refused at once with ErrOverloaded, the queued one runs
+// when the first is cancelled, and a cancelled request frees its sequence.
 func TestEngineQueueAndOverload(t *testing.T) {
 	e := openEngine(t, engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 1, QueueSize: 1})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -46,9 +46,11 @@ type slot struct {
 	stall    Delta  // a delta the reader had no room for, when stalled
 	stalled  bool
 	// kv are the tokens whose KV the sequence holds, at positions 0 to
-	// len(kv)-1: the request's and, once it has ended, its last
-	// request's, for a next one whose prompt starts the same way. They
-	// were computed for kvPersona with kvAdapter.
+	// len(kv)-1, once the step's decode has succeeded (fill adds the
+	// step's tokens, rewind and an error take them back): the request's
+	// and, once it has ended, its last request's, for a next one whose
+	// prompt starts the same way. They were computed for kvPersona with
+	// kvAdapter.
 	kv        []llama.Token
 	kvPersona string
 	kvAdapter *adapter
@@ -173,24 +175,65 @@ func (s *scheduler) anyFree() bool {
 	return false
 }
 
-// pickSlot returns the free slot for r: the one whose KV shares the
-// longest prefix with r's prompt, where it may be reused, else the one
-// whose last request ended first (its KV the least likely to be asked
-// for again). There is a free slot.
+// pickSlot returns the free slot r starts in; there is one. A free
+// slot's KV is the cache of its last request. r takes, in this order of
+// preference: the slot whose KV holds the longest prefix of its prompt,
+// when that is at least half of what the slot holds (worth more than
+// what it overwrites: a new conversation that shares only the chat
+// template's first tokens with a cached one goes elsewhere); a slot
+// that keeps the busy sequence ids consecutive; a slot with nothing
+// cached; the slot whose last request ended first. Consecutive ids
+// matter because with a KV stream per sequence llama.cpp decodes only
+// consecutive ids in one pass (split_equal): busy sequences 0 and 2
+// cost two passes over the weights every step.
 func (s *scheduler) pickSlot(r *request) *slot {
 	var best *slot
-	bestN := -1
+	var bestKey [4]int64
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if sl.r != nil {
 			continue
 		}
-		n := s.reusable(sl, r)
-		if n > bestN || n == bestN && sl.ended < best.ended {
-			best, bestN = sl, n
+		var key [4]int64
+		if n := s.reusable(sl, r); n > 0 && 2*n >= len(sl.kv) {
+			key[0] = int64(n)
+		}
+		if s.consecutive(sl) {
+			key[1] = 1
+		}
+		if len(sl.kv) == 0 {
+			key[2] = 1
+		}
+		key[3] = -int64(sl.ended)
+		if best == nil || cmpKey(key, bestKey) > 0 {
+			best, bestKey = sl, key
 		}
 	}
 	return best
+}
+
+func cmpKey(a, b [4]int64) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] > b[i] {
+				return 1
+			}
+			return -1
+		}
+	}
+	return 0
+}
+
+// consecutive reports whether the busy sequences and sl's have
+// consecutive ids.
+func (s *scheduler) consecutive(sl *slot) bool {
+	lo, hi, n := sl.seq, sl.seq, int32(1)
+	for i := range s.slots {
+		if o := &s.slots[i]; o.r != nil {
+			lo, hi, n = min(lo, o.seq), max(hi, o.seq), n+1
+		}
+	}
+	return hi-lo+1 == n
 }
 
 // reusable is how many of r's prompt tokens sl's KV holds already and
@@ -208,17 +251,26 @@ func (s *scheduler) reusable(sl *slot, r *request) int {
 }
 
 // start gives free slot sl to r, keeping the KV of the prefix r shares
-// with the slot's last request (reusable) and dropping the rest. Where
-// llama.cpp cannot cut the sequence there (a recurrent model's state), or
-// no longer holds its start (a sliding-window cache that moved on), the
-// whole prompt is decoded.
+// with the slot's last request (reusable) and dropping the rest. When
+// sl's id would leave a gap among the busy ones, its KV is first copied
+// to a free slot that does not (llama.cpp copies the stream's buffer
+// before the next decode: for a 1B model's 4,096 cells, 128 MiB, against
+// decoding the prefix again). The whole prompt is decoded where llama.cpp
+// cannot cut the sequence at the prefix (a recurrent or hybrid model's
+// state) or no longer holds all of it (a sliding-window cache that moved
+// on), which the positions it reports after the cut show.
 func (s *scheduler) start(sl *slot, r *request) {
 	lctx := s.e.lctx
 	n := s.reusable(sl, r)
+	if n > 0 && !s.consecutive(sl) {
+		if t := s.moveTo(sl); t != nil {
+			sl = t
+		}
+	}
 	if n > 0 {
 		if !lctx.RemoveSeq(sl.seq, int32(n), -1) {
 			n = 0
-		} else if pmin, _ := lctx.SeqPosRange(sl.seq); pmin != 0 {
+		} else if pmin, pmax := lctx.SeqPosRange(sl.seq); pmin != 0 || pmax != int32(n-1) {
 			n = 0
 		}
 	}
@@ -229,6 +281,38 @@ func (s *scheduler) start(sl *slot, r *request) {
 		kv: sl.kv[:n], kvPersona: r.persona, kvAdapter: r.adapter, pos: int32(n), prefill: n}
 	r.cached = n
 	s.e.st.cachedTokens.Add(uint64(n))
+}
+
+// moveTo copies free slot sl's KV to the free slot that keeps the busy
+// ids consecutive (the one with nothing cached, else the one whose last
+// request ended first) and returns it, or nil when there is none or the
+// copy did not take.
+func (s *scheduler) moveTo(sl *slot) *slot {
+	var t *slot
+	for i := range s.slots {
+		o := &s.slots[i]
+		if o.r != nil || o == sl || !s.consecutive(o) {
+			continue
+		}
+		if t == nil || len(o.kv) == 0 && len(t.kv) > 0 || (len(o.kv) == 0) == (len(t.kv) == 0) && o.ended < t.ended {
+			t = o
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	lctx := s.e.lctx
+	lctx.RemoveSeq(t.seq, -1, -1)
+	lctx.CopySeq(sl.seq, t.seq, -1, -1)
+	if _, pmax := lctx.SeqPosRange(t.seq); pmax != int32(len(sl.kv)-1) {
+		lctx.RemoveSeq(t.seq, -1, -1) // llama.cpp could not copy it
+		t.kv = t.kv[:0]
+		return nil
+	}
+	t.kv = append(t.kv[:0], sl.kv...)
+	t.kvPersona, t.kvAdapter = sl.kvPersona, sl.kvAdapter
+	s.e.st.kvCopies.Add(1)
+	return t
 }
 
 // takeQueued moves the requests in e.queue to s.queued and finishes
@@ -612,7 +696,9 @@ func (s *scheduler) complete(r *request, tail []Delta) {
 
 // failBatch ends the requests of a decode that failed. When the KV cache
 // was full, only the youngest sequence in the batch is failed, so the
-// others can go on.
+// others can go on. (Each sequence has a stream of at least ContextSize
+// cells and no request may outgrow ContextSize, so a full cache is not
+// expected; the branch stays for a llama.cpp that reports one anyway.)
 func (s *scheduler) failBatch(err error) {
 	if b := s.e.budget; b != nil {
 		err = b.Pager.Explain(err) // a paging error says why the decode stopped

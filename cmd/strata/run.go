@@ -53,7 +53,7 @@ type engineFlags struct {
 	model, lora, budget, audit, persona string
 	threads, nctx, parallel, ngl        int
 	loraScale                           float64
-	verbose, prefetch                   bool
+	verbose, prefetch, noCachePrompt    bool
 }
 
 func (f *engineFlags) register(fs interface {
@@ -73,6 +73,7 @@ func (f *engineFlags) register(fs interface {
 	fs.StringVar(&f.budget, "budget", "", "page an MoE model's experts through the genome within this `size` (e.g. 2GiB)")
 	fs.BoolVar(&f.prefetch, "prefetch", false, "with -budget: read each MoE layer's predicted experts ahead")
 	fs.StringVar(&f.audit, "audit", "", "append access denials to this audit log `file`")
+	fs.BoolVar(&f.noCachePrompt, "no-cache-prompt", false, "decode every prompt whole, never from a sequence's cached KV (clients sharing a persona could otherwise tell from cached_tokens and timings whether others' prompts began as theirs)")
 	fs.BoolVar(&f.verbose, "v", false, "show llama.cpp's log")
 }
 
@@ -84,7 +85,7 @@ func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Wri
 		level = slog.LevelDebug
 	}
 	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, Bus: b, AuditLog: f.audit}
+	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, Bus: b, AuditLog: f.audit, NoPromptCache: f.noCachePrompt}
 	if f.budget != "" {
 		n, err := engine.ParseBytes(f.budget)
 		if err != nil {

@@ -85,7 +85,7 @@ func TestRunInteractive(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v: %s", err, errw.String())
 	}
-	type turn struct{ prompt, cached, tokens int }
+	type turn struct{ prompt, cached int }
 	var turns []turn
 	for l := range strings.SplitSeq(errw.String(), "\n") {
 		var tn turn
