@@ -235,6 +235,48 @@ func TestEnginePromptCacheConsecutive(t *testing.T) {
 	}
 }
 
+// TestEngineCompactsSequences cancels the middle one of three requests
+// generating together: the gap it leaves (sequences 0 and 2 busy, which
+// llama.cpp would decode in two passes a step) is closed by moving the
+// third request to sequence 1, and its tokens are those it gets alone.
+func TestEngineCompactsSequences(t *testing.T) {
+	path := tinyModel(t, "tiny-dense")
+	const n = 40
+	prompts := [][]llama.Token{{1, 70, 80}, {1, 33, 34}, {1, 100, 101, 102}}
+	alone := func(p []llama.Token) []llama.Token {
+		st, err := openEngine(t, engine.Config{Model: path, Parallel: 1}).Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks, _ := tokensOf(t, st)
+		return toks
+	}
+	want := alone(prompts[2])
+	e := openEngine(t, engine.Config{Model: path, Parallel: 3})
+	streams := make([]*engine.Stream, len(prompts))
+	for i, p := range prompts {
+		st, err := e.Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[i] = st
+	}
+	var got []llama.Token
+	var wg sync.WaitGroup
+	wg.Go(func() { tokensOf(t, streams[0]) })
+	wg.Go(func() { got, _ = tokensOf(t, streams[2]) })
+	for range streams[1].Deltas() {
+		streams[1].Close() // after its first token
+	}
+	wg.Wait()
+	if c := e.Counters(); c.KVCopies == 0 {
+		t.Errorf("no KV copies: the gap left by the cancelled request was not closed")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("moved request: got %v, want %v (alone)", got, want)
+	}
+}
+
 // TestEngineSequenceStreams checks that each sequence has a KV stream of
 // its own of ContextSize cells, as llama-server's slots do. In one cache
 // shared by all, each sequence's attention spans the cells of all: at

@@ -323,8 +323,10 @@ func (s *scheduler) takeQueued() {
 	kept := s.queued[:0]
 	for _, r := range s.queued {
 		if err := r.ctx.Err(); err != nil {
-			s.finishUnstarted(r, StopCancelled, err)
+			// Counted out before its stream ends, so that a caller who
+			// saw the end sees the queue's place given back.
 			e.st.waiting.Add(-1)
+			s.finishUnstarted(r, StopCancelled, err)
 			continue
 		}
 		kept = append(kept, r)
@@ -376,12 +378,79 @@ func (s *scheduler) reap() {
 	}
 }
 
+// compact keeps the busy sequence ids consecutive when a request that
+// ended left a gap among them: llama.cpp decodes only consecutive ids in
+// one pass, so busy sequences 0 and 2 would cost two passes over the
+// weights every step until a new request filled sequence 1. It moves the
+// busy sequence with the highest id to the lowest free id below it (the
+// KV stream is copied before the next decode, about what one step costs
+// for a 1B model's 4,096 cells), unless that request has fewer steps
+// left than the copy would pay for. The free sequence it leaves keeps
+// the same KV, as a cache.
+func (s *scheduler) compact() {
+	for {
+		lo, hi, n := int32(-1), int32(-1), int32(0)
+		for i := range s.slots {
+			if sl := &s.slots[i]; sl.r != nil {
+				if lo < 0 {
+					lo = sl.seq
+				}
+				hi, n = sl.seq, n+1
+			}
+		}
+		if n == 0 || hi-lo+1 == n {
+			return
+		}
+		src := &s.slots[hi]
+		if src.prefill >= len(src.r.tokens) && src.r.maxTokens-src.nGen < minStepsToMove {
+			return
+		}
+		var dst *slot
+		for i := range s.slots[:hi] {
+			if sl := &s.slots[i]; sl.r == nil && sl.seq > lo {
+				dst = sl
+				break
+			}
+		}
+		if dst == nil || !s.move(src, dst) {
+			return
+		}
+	}
+}
+
+// minStepsToMove is the fewest steps a request must have left for
+// compact to move it.
+const minStepsToMove = 4
+
+// move moves busy slot src's request, state and KV to free slot dst.
+// src is left free, its KV cached as it was.
+func (s *scheduler) move(src, dst *slot) bool {
+	lctx := s.e.lctx
+	lctx.RemoveSeq(dst.seq, -1, -1)
+	lctx.CopySeq(src.seq, dst.seq, -1, -1)
+	_, want := lctx.SeqPosRange(src.seq)
+	if _, got := lctx.SeqPosRange(dst.seq); got != want {
+		lctx.RemoveSeq(dst.seq, -1, -1) // llama.cpp could not copy it
+		dst.kv = dst.kv[:0]
+		return false
+	}
+	seq, text, kv := dst.seq, dst.text, dst.kv
+	*dst = *src
+	dst.seq = seq
+	dst.kv = append(kv[:0], src.kv...)
+	src.r, src.decode, src.logitIdx, src.stalled, src.stall = nil, false, -1, false, Delta{}
+	src.text, src.ended = text[:0], s.step
+	s.e.st.kvCopies.Add(1)
+	return true
+}
+
 // fill builds the step's batch: one token of every generating sequence,
 // then prompt chunks in the room left. Sequences of one adapter set only
 // share a decode (llama.cpp applies adapters per context); when several
 // sets are active, the one whose sequence waited longest goes first.
 func (s *scheduler) fill() int {
 	e := s.e
+	s.compact()
 	b := s.batch
 	b.Clear()
 	s.rowReq = s.rowReq[:0]
@@ -755,8 +824,8 @@ func (s *scheduler) abortAll(err error) {
 	s.drainQueue()
 	e.mu.Unlock()
 	for _, r := range s.queued {
-		s.finishUnstarted(r, StopCancelled, err)
 		e.st.waiting.Add(-1)
+		s.finishUnstarted(r, StopCancelled, err)
 	}
 	clear(s.queued)
 	s.queued = s.queued[:0]
