@@ -22,7 +22,9 @@ import (
 // gain over one stream (strata serve's 4-stream figure is judged against
 // it), and the unified cache against the streams (unified/split): in one
 // cache every sequence's attention spans the cells of all four, which
-// the 512-token prompts make show. Logits are computed for every token,
+// the 512-token prompts make show. gap/consecutive is two sequences with
+// ids 0 and 2 against 0 and 1: llama.cpp decodes only consecutive ids of
+// split streams in one pass, which is why the engine keeps them so. Logits are computed for every token,
 // as a server samples each one.
 //
 //	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench BatchedDecode -benchtime 3x ./llama/
@@ -61,13 +63,17 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 	for i := range toks {
 		toks[i] = llama.Token(10 + i%100)
 	}
-	// run prefills n sequences and decodes steps steps of n tokens,
-	// returning the time of the steps.
-	run := func(c *llama.Context, n int) time.Duration {
+	// runSeqs prefills the sequences ids and decodes steps steps of a
+	// token each, returning the time of the steps; run does it for
+	// sequences 0 to n-1.
+	var runSeqs func(c *llama.Context, ids []int32) time.Duration
+	seqIDs := []int32{0, 1, 2, 3}
+	run := func(c *llama.Context, n int) time.Duration { return runSeqs(c, seqIDs[:n]) }
+	runSeqs = func(c *llama.Context, ids []int32) time.Duration {
 		c.ClearMemory(true)
 		batch.Clear()
-		for s := range n {
-			if err := batch.AddSequence(toks, 0, int32(s)); err != nil {
+		for _, s := range ids {
+			if err := batch.AddSequence(toks, 0, s); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -77,8 +83,8 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		start := time.Now()
 		for i := range steps {
 			batch.Clear()
-			for s := range n {
-				if err := batch.Add(llama.Token(20+i), int32(prompt+i), int32(s), true); err != nil {
+			for _, s := range ids {
+				if err := batch.Add(llama.Token(20+i), int32(prompt+i), s, true); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -94,13 +100,16 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		run(split, n) // warm up: every width's graph built once
 	}
 	run(unified, seqs)
+	gapIDs := []int32{0, 2}
+	runSeqs(split, gapIDs)
 	total := make([]time.Duration, len(widths))
-	var totalUnified time.Duration
+	var totalUnified, totalGap time.Duration
 	for b.Loop() {
 		for i, n := range widths {
 			total[i] += run(split, n)
 		}
 		totalUnified += run(unified, seqs)
+		totalGap += runSeqs(split, gapIDs)
 	}
 	rate := func(n int, d time.Duration) float64 {
 		return float64(n*steps*b.N) / d.Seconds()
@@ -112,4 +121,5 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		}
 	}
 	b.ReportMetric(rate(seqs, totalUnified)/rate(seqs, total[len(widths)-1]), "unified/split")
+	b.ReportMetric(rate(2, totalGap)/rate(2, total[1]), "gap/consecutive")
 }
