@@ -22,9 +22,10 @@ import (
 // gain over one stream (strata serve's 4-stream figure is judged against
 // it), and the unified cache against the streams (unified/split): in one
 // cache every sequence's attention spans the cells of all four, which
-// the 512-token prompts make show. gap/consecutive is two sequences with
-// ids 0 and 2 against 0 and 1: llama.cpp decodes only consecutive ids of
-// split streams in one pass, which is why the engine keeps them so. Logits are computed for every token,
+// the 512-token prompts make show. gap/consecutive is four sequences
+// with ids 0, 1, 2 and 4 against 0 to 3: llama.cpp decodes only
+// consecutive ids of split streams in one pass, which is why the engine
+// keeps them so. Logits are computed for every token,
 // as a server samples each one.
 //
 //	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench BatchedDecode -benchtime 3x ./llama/
@@ -48,11 +49,11 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 	)
 	nb := seqs * prompt
 	params := llama.ContextParams{
-		NCtx: seqs * (prompt + 2*steps + 16), NBatch: nb, NUbatch: min(nb, 512), NSeqMax: seqs,
+		NCtx: (seqs + 1) * (prompt + 2*steps + 16), NBatch: nb, NUbatch: min(nb, 512), NSeqMax: seqs + 1,
 		Threads: runtime.NumCPU(),
 	}
-	split := newContext(b, m, params)
-	params.KVUnified = true
+	split := newContext(b, m, params) // one stream more, for the gap
+	params.NCtx, params.NSeqMax, params.KVUnified = seqs*(prompt+2*steps+16), seqs, true
 	unified := newContext(b, m, params)
 	batch, err := llama.NewBatch(nb, 1)
 	if err != nil {
@@ -100,7 +101,7 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		run(split, n) // warm up: every width's graph built once
 	}
 	run(unified, seqs)
-	gapIDs := []int32{0, 2}
+	gapIDs := []int32{0, 1, 2, 4}
 	runSeqs(split, gapIDs)
 	total := make([]time.Duration, len(widths))
 	var totalUnified, totalGap time.Duration
@@ -121,5 +122,5 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		}
 	}
 	b.ReportMetric(rate(seqs, totalUnified)/rate(seqs, total[len(widths)-1]), "unified/split")
-	b.ReportMetric(rate(2, totalGap)/rate(2, total[1]), "gap/consecutive")
+	b.ReportMetric(rate(seqs, totalGap)/rate(seqs, total[len(widths)-1]), "gap/consecutive")
 }
