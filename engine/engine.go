@@ -168,7 +168,7 @@ type Counters struct {
 	Accepted, Rejected, Completed uint64 // requests
 	PromptTokens, GenTokens       uint64 // prompt tokens decoded, tokens generated
 	CachedTokens                  uint64 // prompt tokens whose KV a sequence held already
-	KVCopies                      uint64 // cached KV copied to keep the busy sequence ids consecutive
+	KVCopies                      uint64 // KV streams copied to keep the busy sequence ids consecutive
 	Active, Waiting               int    // sequences decoding, requests queued
 	ResidencyFaults               uint64
 }

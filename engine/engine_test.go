@@ -199,8 +199,8 @@ func TestEnginePromptCache(t *testing.T) {
 // TestEnginePromptCacheConsecutive resumes a conversation whose KV is in
 // sequence 0 while sequence 2 is busy: rather than decode 0 and 2 (two
 // passes over the weights per step, llama.cpp decoding only consecutive
-// sequence ids together), the engine copies the KV to sequence 1 and
-// resumes there, and the tokens are those of a fresh decode.
+// sequence ids together), the engine closes the gap by copying one KV
+// stream to sequence 1, and the tokens are those of a fresh decode.
 func TestEnginePromptCacheConsecutive(t *testing.T) {
 	path := tinyModel(t, "tiny-dense")
 	const n = 6
@@ -227,7 +227,7 @@ func TestEnginePromptCacheConsecutive(t *testing.T) {
 		t.Errorf("resumed: %d cached tokens, want %d", res.CachedTokens, want)
 	}
 	if c := e.Counters(); c.KVCopies != 1 {
-		t.Errorf("%d KV copies, want 1 (from sequence 0 to 1, beside busy 2)", c.KVCopies)
+		t.Errorf("%d KV copies, want 1 (into sequence 1, between 0 and 2)", c.KVCopies)
 	}
 	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1}), second)
 	if !slices.Equal(got, want) {

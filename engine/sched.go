@@ -155,8 +155,8 @@ func (s *scheduler) admit() bool {
 		}
 		r := s.queued[0]
 		s.queued = s.queued[:copy(s.queued, s.queued[1:])]
-		sl := s.pickSlot(r)
-		s.start(sl, r)
+		sl, n := s.pickSlot(r)
+		s.start(sl, r, n)
 		r.started = time.Now()
 		// Counted active before it stops counting as waiting, so that
 		// Shutdown never sees neither.
@@ -185,17 +185,21 @@ func (s *scheduler) anyFree() bool {
 // cached; the slot whose last request ended first. Consecutive ids
 // matter because with a KV stream per sequence llama.cpp decodes only
 // consecutive ids in one pass (split_equal): busy sequences 0 and 2
-// cost two passes over the weights every step.
-func (s *scheduler) pickSlot(r *request) *slot {
+// cost two passes over the weights every step (a gap left anyway is
+// closed by compact). It also returns how many of r's prompt tokens the
+// slot's KV holds (reusable).
+func (s *scheduler) pickSlot(r *request) (*slot, int) {
 	var best *slot
 	var bestKey [4]int64
+	bestN := 0
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if sl.r != nil {
 			continue
 		}
 		var key [4]int64
-		if n := s.reusable(sl, r); n > 0 && 2*n >= len(sl.kv) {
+		n := s.reusable(sl, r)
+		if n > 0 && 2*n >= len(sl.kv) {
 			key[0] = int64(n)
 		}
 		if s.consecutive(sl) {
@@ -206,10 +210,10 @@ func (s *scheduler) pickSlot(r *request) *slot {
 		}
 		key[3] = -int64(sl.ended)
 		if best == nil || cmpKey(key, bestKey) > 0 {
-			best, bestKey = sl, key
+			best, bestKey, bestN = sl, key, n
 		}
 	}
-	return best
+	return best, bestN
 }
 
 func cmpKey(a, b [4]int64) int {
@@ -250,23 +254,14 @@ func (s *scheduler) reusable(sl *slot, r *request) int {
 	return n
 }
 
-// start gives free slot sl to r, keeping the KV of the prefix r shares
-// with the slot's last request (reusable) and dropping the rest. When
-// sl's id would leave a gap among the busy ones, its KV is first copied
-// to a free slot that does not (llama.cpp copies the stream's buffer
-// before the next decode: for a 1B model's 4,096 cells, 128 MiB, against
-// decoding the prefix again). The whole prompt is decoded where llama.cpp
-// cannot cut the sequence at the prefix (a recurrent or hybrid model's
-// state) or no longer holds all of it (a sliding-window cache that moved
-// on), which the positions it reports after the cut show.
-func (s *scheduler) start(sl *slot, r *request) {
+// start gives free slot sl to r, keeping the KV of the n-token prefix
+// r shares with the slot's last request (reusable) and dropping the
+// rest. The whole prompt is decoded where llama.cpp cannot cut the
+// sequence at the prefix (a recurrent or hybrid model's state) or no
+// longer holds all of it (a sliding-window cache that moved on), which
+// the positions it reports after the cut show.
+func (s *scheduler) start(sl *slot, r *request, n int) {
 	lctx := s.e.lctx
-	n := s.reusable(sl, r)
-	if n > 0 && !s.consecutive(sl) {
-		if t := s.moveTo(sl); t != nil {
-			sl = t
-		}
-	}
 	if n > 0 {
 		if !lctx.RemoveSeq(sl.seq, int32(n), -1) {
 			n = 0
@@ -281,38 +276,6 @@ func (s *scheduler) start(sl *slot, r *request) {
 		kv: sl.kv[:n], kvPersona: r.persona, kvAdapter: r.adapter, pos: int32(n), prefill: n}
 	r.cached = n
 	s.e.st.cachedTokens.Add(uint64(n))
-}
-
-// moveTo copies free slot sl's KV to the free slot that keeps the busy
-// ids consecutive (the one with nothing cached, else the one whose last
-// request ended first) and returns it, or nil when there is none or the
-// copy did not take.
-func (s *scheduler) moveTo(sl *slot) *slot {
-	var t *slot
-	for i := range s.slots {
-		o := &s.slots[i]
-		if o.r != nil || o == sl || !s.consecutive(o) {
-			continue
-		}
-		if t == nil || len(o.kv) == 0 && len(t.kv) > 0 || (len(o.kv) == 0) == (len(t.kv) == 0) && o.ended < t.ended {
-			t = o
-		}
-	}
-	if t == nil {
-		return nil
-	}
-	lctx := s.e.lctx
-	lctx.RemoveSeq(t.seq, -1, -1)
-	lctx.CopySeq(sl.seq, t.seq, -1, -1)
-	if _, pmax := lctx.SeqPosRange(t.seq); pmax != int32(len(sl.kv)-1) {
-		lctx.RemoveSeq(t.seq, -1, -1) // llama.cpp could not copy it
-		t.kv = t.kv[:0]
-		return nil
-	}
-	t.kv = append(t.kv[:0], sl.kv...)
-	t.kvPersona, t.kvAdapter = sl.kvPersona, sl.kvAdapter
-	s.e.st.kvCopies.Add(1)
-	return t
 }
 
 // takeQueued moves the requests in e.queue to s.queued and finishes
@@ -379,14 +342,14 @@ func (s *scheduler) reap() {
 }
 
 // compact keeps the busy sequence ids consecutive when a request that
-// ended left a gap among them: llama.cpp decodes only consecutive ids in
-// one pass, so busy sequences 0 and 2 would cost two passes over the
-// weights every step until a new request filled sequence 1. It moves the
-// busy sequence with the highest id to the lowest free id below it (the
-// KV stream is copied before the next decode, about what one step costs
-// for a 1B model's 4,096 cells), unless that request has fewer steps
-// left than the copy would pay for. The free sequence it leaves keeps
-// the same KV, as a cache.
+// ended, or one that resumed its cached KV, left a gap among them:
+// llama.cpp decodes only consecutive ids in one pass, so busy sequences 0
+// and 2 would cost two passes over the weights every step. It moves the
+// busy sequence with the highest id to the lowest free id below it
+// (llama.cpp copies the KV stream before the next decode: 128 MiB for a
+// 1B model's 4,096 cells), unless that request has fewer than
+// minStepsToMove steps left. The free sequence it leaves keeps the same
+// KV, as a cache.
 func (s *scheduler) compact() {
 	for {
 		lo, hi, n := int32(-1), int32(-1), int32(0)

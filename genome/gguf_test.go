@@ -30,17 +30,25 @@ func writeMoE(tb testing.TB) string {
 	return p
 }
 
-func TestExpertPagesOfGGUF(t *testing.T) {
-	p := writeMoE(t)
+// registerGGUF registers the GGUF file p in a new manager of one Warm
+// tier, closed at cleanup.
+func registerGGUF(tb testing.TB, p string) (*Local, ArtifactID, *gguf.File) {
+	tb.Helper()
 	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer m.Close()
+	tb.Cleanup(func() { m.Close() })
 	id, gf, err := m.RegisterGGUF(p)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("RegisterGGUF %s: %v", p, err)
 	}
+	return m, id, gf
+}
+
+func TestExpertPagesOfGGUF(t *testing.T) {
+	p := writeMoE(t)
+	m, id, gf := registerGGUF(t, p)
 	who := NewPersonaID()
 	m.RegisterPersona(Persona{ID: who})
 	refs, err := m.Pages(id, PageExpert)
@@ -99,15 +107,7 @@ func TestDenseLayersOfMoE(t *testing.T) {
 	if err := modelgen.Write(p, spec, modelgen.Options{Type: gguf.TypeQ8_0, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	id, gf, err := m.RegisterGGUF(p)
-	if err != nil {
-		t.Fatalf("RegisterGGUF of a model with a dense layer: %v", err)
-	}
+	m, id, gf := registerGGUF(t, p) // a model with a dense layer
 	refs, err := m.Pages(id, PageExpert)
 	if err != nil {
 		t.Fatal(err)
@@ -177,15 +177,7 @@ func TestCorruptBlockCount(t *testing.T) {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewLocal(Config{Tiers: []TierStore{NewWarmStore(0)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	id, _, err := m.RegisterGGUF(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, id, _ := registerGGUF(t, p)
 	refs, err := m.Pages(id, PageExpert)
 	if err != nil || len(refs) != 4 {
 		t.Fatalf("got %d expert pages (%v), want 4", len(refs), err)

@@ -65,12 +65,8 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		toks[i] = llama.Token(10 + i%100)
 	}
 	// runSeqs prefills the sequences ids and decodes steps steps of a
-	// token each, returning the time of the steps; run does it for
-	// sequences 0 to n-1.
-	var runSeqs func(c *llama.Context, ids []int32) time.Duration
-	seqIDs := []int32{0, 1, 2, 3}
-	run := func(c *llama.Context, n int) time.Duration { return runSeqs(c, seqIDs[:n]) }
-	runSeqs = func(c *llama.Context, ids []int32) time.Duration {
+	// token each, returning the time of the steps.
+	runSeqs := func(c *llama.Context, ids []int32) time.Duration {
 		c.ClearMemory(true)
 		batch.Clear()
 		for _, s := range ids {
@@ -96,6 +92,8 @@ func batchedDecode(b *testing.B, m *llama.Model, prompt int) {
 		c.Synchronize()
 		return time.Since(start)
 	}
+	seqIDs := []int32{0, 1, 2, 3}
+	run := func(c *llama.Context, n int) time.Duration { return runSeqs(c, seqIDs[:n]) } // sequences 0 to n-1
 	widths := []int{1, 2, seqs}
 	for _, n := range widths {
 		run(split, n) // warm up: every width's graph built once

@@ -48,7 +48,7 @@ func newMetrics(e *engine.Engine, s *Server) *metrics {
 		counter("strata_engine_requests_rejected_total", "Requests the engine refused (bad, too long, denied, overloaded).", func(c engine.Counters) uint64 { return c.Rejected }),
 		counter("strata_engine_prompt_tokens_total", "Prompt tokens decoded.", func(c engine.Counters) uint64 { return c.PromptTokens }),
 		counter("strata_engine_prompt_tokens_cached_total", "Prompt tokens not decoded because a sequence held their KV already.", func(c engine.Counters) uint64 { return c.CachedTokens }),
-		counter("strata_engine_kv_copies_total", "Cached KV copied to another sequence to keep the busy sequence ids consecutive.", func(c engine.Counters) uint64 { return c.KVCopies }),
+		counter("strata_engine_kv_copies_total", "KV streams copied to another sequence to keep the busy sequence ids consecutive.", func(c engine.Counters) uint64 { return c.KVCopies }),
 		counter("strata_engine_generated_tokens_total", "Tokens generated.", func(c engine.Counters) uint64 { return c.GenTokens }),
 		counter("strata_engine_residency_faults_total", "MoE experts paged in during decodes.", func(c engine.Counters) uint64 { return c.ResidencyFaults }),
 		gauge("strata_engine_active_sequences", "Sequences being decoded.", func() float64 { return float64(e.Counters().Active) }),
