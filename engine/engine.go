@@ -225,8 +225,12 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}()
 
 	if cfg.BackendDir != "" {
-		if err := llama.LoadBackend(cfg.BackendDir); err != nil {
+		libs, err := llama.LoadBackends(cfg.BackendDir)
+		if err != nil {
 			return nil, fmt.Errorf("engine: open: %w", err)
+		}
+		if len(libs) == 0 {
+			return nil, fmt.Errorf("engine: open: backend folder %s holds no ggml backend library (libggml-*.so)", cfg.BackendDir)
 		}
 	}
 	mp := llama.ModelParams{GPULayers: cfg.GPULayers}

@@ -675,19 +675,25 @@ func TestEngineOpenErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  engine.Config
+		want string // in the error
 	}{
-		{"no model", engine.Config{}},
-		{"missing file", engine.Config{Model: filepath.Join(dir, "nope.gguf")}},
-		{"negative parallel", engine.Config{Model: "x.gguf", Parallel: -1}},
-		{"batch below parallel", engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 4, BatchSize: 2}},
-		{"budget on a dense model", engine.Config{Model: tinyModel(t, "tiny-dense"), Budget: 1 << 20}},
-		{"missing adapter", engine.Config{Model: tinyModel(t, "tiny-dense"), Adapters: []engine.AdapterSpec{{Name: "a", Path: filepath.Join(dir, "a.gguf")}}}},
-		{"missing audit dir", engine.Config{Model: tinyModel(t, "tiny-dense"), AuditLog: filepath.Join(dir, "no", "such", "audit.log")}},
+		{"no model", engine.Config{}, "model"},
+		{"missing file", engine.Config{Model: filepath.Join(dir, "nope.gguf")}, "nope.gguf"},
+		{"negative parallel", engine.Config{Model: "x.gguf", Parallel: -1}, "-1"},
+		{"batch below parallel", engine.Config{Model: tinyModel(t, "tiny-dense"), Parallel: 4, BatchSize: 2}, "2"},
+		{"budget on a dense model", engine.Config{Model: tinyModel(t, "tiny-dense"), Budget: 1 << 20}, "expert"},
+		{"missing adapter", engine.Config{Model: tinyModel(t, "tiny-dense"), Adapters: []engine.AdapterSpec{{Name: "a", Path: filepath.Join(dir, "a.gguf")}}}, "a.gguf"},
+		{"missing audit dir", engine.Config{Model: tinyModel(t, "tiny-dense"), AuditLog: filepath.Join(dir, "no", "such", "audit.log")}, "audit"},
+		{"missing backend dir", engine.Config{Model: tinyModel(t, "tiny-dense"), BackendDir: filepath.Join(dir, "lib")}, "lib"},
+		{"backend dir without backends", engine.Config{Model: tinyModel(t, "tiny-dense"), BackendDir: dir}, "no ggml backend library"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := engine.Open(context.Background(), tc.cfg)
 			if err == nil || e != nil {
 				t.Fatalf("got %v, %v; want an error", e, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %q, want it to name %q", err, tc.want)
 			}
 		})
 	}

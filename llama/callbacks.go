@@ -24,7 +24,9 @@ func goLog(level C.int, text *C.char) {
 			fmt.Fprintf(os.Stderr, "strata: log handler panicked: %v\n", r)
 		}
 	}()
-	logSink.write(int(level), C.GoString(text))
+	if !logSink.skip(int(level)) {
+		logSink.write(int(level), C.GoString(text))
+	}
 }
 
 //export goProgress

@@ -19,3 +19,11 @@ var PinnedPath = pinnedPath
 func (c *Context) Pools() (has, shared bool) {
 	return c.pool != nil && c.poolBatch != nil, c.pool == c.poolBatch
 }
+
+// LogFragment passes a fragment through the log sink as llama.cpp's
+// callback does (level: ggml's, 1 debug to 5 continuation).
+func LogFragment(level int, text string) {
+	if !logSink.skip(level) {
+		logSink.write(level, text)
+	}
+}

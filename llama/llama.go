@@ -5,6 +5,8 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"unsafe"
@@ -122,17 +124,79 @@ func Backends() []string {
 	return names
 }
 
+var loaded struct {
+	sync.Mutex
+	paths map[string]bool
+}
+
 // LoadBackend loads a ggml backend from a shared library built with
 // GGML_BACKEND_DL (e.g. libggml-cuda.so from `make cuda`) and registers its
-// devices. Call it before loading models.
+// devices. Call it before loading models. A library already loaded by this
+// process is not loaded again (its devices would be registered twice).
 func LoadBackend(path string) error {
 	Init()
-	cpath := C.CString(path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return &Error{Op: "LoadBackend", Detail: err.Error()}
+	}
+	loaded.Lock()
+	defer loaded.Unlock()
+	if loaded.paths[abs] {
+		return nil
+	}
+	routeBackendLog(filepath.Dir(abs))
+	cpath := C.CString(abs)
 	defer C.free(unsafe.Pointer(cpath))
 	if C.ggml_backend_load(cpath) == nil {
 		return &Error{Op: "LoadBackend", Detail: fmt.Sprintf("%s: %s", path, orDefault(logSink.takeLastError(), "not a loadable ggml backend"))}
 	}
+	if loaded.paths == nil {
+		loaded.paths = map[string]bool{}
+	}
+	loaded.paths[abs] = true
 	return nil
+}
+
+// routeBackendLog sends the log of the libggml-base in dir, which backend
+// libraries built beside it link against, through SetLogger's handler.
+func routeBackendLog(dir string) {
+	for _, name := range []string{"libggml-base.so", "libggml-base.dylib"} {
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		cpath := C.CString(path)
+		C.strata_log_install_lib(cpath)
+		C.free(unsafe.Pointer(cpath))
+		return
+	}
+}
+
+// LoadBackends loads every ggml backend library in dir (libggml-*.so, or
+// .dylib and .dll, except libggml-base, which the backends link against)
+// and returns their paths. It is what `make cuda` builds into bin/lib. A
+// folder that does not exist is an error; one without backends is not.
+func LoadBackends(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{Op: "LoadBackends", Detail: err.Error()}
+	}
+	var libs []string
+	for _, e := range entries {
+		name := e.Name()
+		ext := filepath.Ext(name)
+		if e.IsDir() || !strings.HasPrefix(strings.TrimPrefix(name, "lib"), "ggml-") ||
+			(ext != ".so" && ext != ".dylib" && ext != ".dll") ||
+			strings.HasPrefix(strings.TrimPrefix(name, "lib"), "ggml-base") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if err := LoadBackend(path); err != nil {
+			return libs, err
+		}
+		libs = append(libs, path)
+	}
+	return libs, nil
 }
 
 // SupportsMmap, SupportsMlock and SupportsGPUOffload report what this build

@@ -72,6 +72,55 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+func TestLoadBackends(t *testing.T) {
+	if _, err := llama.LoadBackends(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("LoadBackends(missing folder) = %v, want an error naming it", err)
+	}
+	before := len(llama.Devices())
+	dir := t.TempDir()
+	if libs, err := llama.LoadBackends(dir); err != nil || len(libs) != 0 {
+		t.Errorf("LoadBackends(empty folder) = %v, %v; want nothing loaded and no error", libs, err)
+	}
+	// libggml-base is what backends link against, not a backend, and
+	// other files are not libraries: both are passed over, so the error
+	// names the one fake backend.
+	for _, name := range []string{"libggml-base.so", "libggml-fake.so", "README"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("not a library"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := llama.LoadBackends(dir); err == nil || !strings.Contains(err.Error(), "libggml-fake.so") || strings.Contains(err.Error(), "libggml-base") {
+		t.Errorf("LoadBackends(folder with a fake backend) = %v, want an error naming libggml-fake.so alone", err)
+	}
+	if n := len(llama.Devices()); n != before {
+		t.Errorf("got %d devices after failed loads, want %d", n, before)
+	}
+
+	// On a machine with a GPU backend built (make cuda, or
+	// kernels/cuda/check.sh): its devices appear, once however often the
+	// folder is loaded.
+	gpu := os.Getenv("STRATA_BACKEND_PATH")
+	if gpu == "" {
+		t.Skip("STRATA_BACKEND_PATH not set: no GPU backend to load")
+	}
+	for i := 0; i < 2; i++ {
+		libs, err := llama.LoadBackends(gpu)
+		if err != nil || len(libs) == 0 {
+			t.Fatalf("LoadBackends(%s) = %v, %v; want its backends", gpu, libs, err)
+		}
+	}
+	var gpus []string
+	for _, d := range llama.Devices() {
+		if d.Type == llama.DeviceGPU {
+			gpus = append(gpus, d.Name)
+		}
+	}
+	if len(gpus) == 0 || len(llama.Devices()) != before+len(gpus) {
+		t.Errorf("after loading %s twice: GPU devices %v, %d devices in all, want some GPUs and %d+their number", gpu, gpus, len(llama.Devices()), before)
+	}
+	t.Logf("GPU devices: %v", gpus)
+}
+
 func TestLoadModelMetadata(t *testing.T) {
 	tests := []struct {
 		preset              string

@@ -30,7 +30,7 @@ const LevelTrace = slog.LevelDebug - 4
 var logSink = &sink{}
 
 type sink struct {
-	logger atomic.Pointer[slog.Logger]
+	log atomic.Pointer[slog.Logger]
 
 	mu    sync.Mutex
 	buf   strings.Builder
@@ -45,7 +45,28 @@ const maxErrs = 16
 // the default, slog.Default(). llama.cpp's INFO lines (model load details)
 // are logged at slog.LevelDebug, its DEBUG lines at LevelTrace, WARN and
 // ERROR at their slog equivalents.
-func SetLogger(l *slog.Logger) { logSink.logger.Store(l) }
+func SetLogger(l *slog.Logger) { logSink.log.Store(l) }
+
+// skip reports whether a fragment at level would be dropped, so that the
+// callback need not copy it: its line's level is not enabled, and no part
+// of a line is pending. Error lines are never skipped (takeLastError keeps
+// them). A GPU backend logs a debug line for every decoded token; without
+// this each cost two allocations even with debug logging off.
+func (s *sink) skip(level int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buf.Len() > 0 {
+		return false
+	}
+	if level == ggmlLogCont {
+		level = s.level
+	}
+	if level == ggmlLogError || s.logger().Enabled(context.Background(), slogLevel(level)) {
+		return false
+	}
+	s.level = level
+	return true
+}
 
 func (s *sink) write(level int, text string) {
 	s.mu.Lock()
@@ -84,27 +105,34 @@ func (s *sink) flushLocked() {
 }
 
 func (s *sink) emit(level int, line string) {
-	l := s.logger.Load()
-	if l == nil {
-		l = slog.Default()
-	}
-	var sl slog.Level
-	switch level {
-	case ggmlLogDebug:
-		sl = LevelTrace
-	case ggmlLogInfo:
-		sl = slog.LevelDebug
-	case ggmlLogWarn:
-		sl = slog.LevelWarn
-	case ggmlLogError:
-		sl = slog.LevelError
-	default:
-		sl = slog.LevelDebug
-	}
+	l, sl := s.logger(), slogLevel(level)
 	ctx := context.Background()
 	if l.Enabled(ctx, sl) {
 		l.Log(ctx, sl, line, slog.String("source", "llama.cpp"))
 	}
+}
+
+// logger is the logger SetLogger set, or slog.Default().
+func (s *sink) logger() *slog.Logger {
+	if l := s.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// slogLevel maps a ggml log level to slog's.
+func slogLevel(level int) slog.Level {
+	switch level {
+	case ggmlLogDebug:
+		return LevelTrace
+	case ggmlLogInfo:
+		return slog.LevelDebug
+	case ggmlLogWarn:
+		return slog.LevelWarn
+	case ggmlLogError:
+		return slog.LevelError
+	}
+	return slog.LevelDebug
 }
 
 // noteErrLocked records an error line; caller holds s.mu.

@@ -11,6 +11,30 @@ void strata_log_install(void) {
 	llama_log_set(strata_log_cb, NULL);
 }
 
+#ifndef _WIN32
+#include <dlfcn.h>
+
+// A backend loaded from a shared library (GGML_BACKEND_DL) links its own
+// libggml-base, whose logger is not the one llama_log_set reaches: without
+// this its messages, debug ones too, go to stderr unfiltered. path names
+// that libggml-base, which is loaded here before the backend (and stays
+// loaded: the backend then links against this one), so that the backend's
+// first messages are routed too.
+int strata_log_install_lib(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) return 0;
+	void (*set)(ggml_log_callback, void *) = (void (*)(ggml_log_callback, void *))dlsym(h, "ggml_log_set");
+	if (set == NULL) return 0;
+	set(strata_log_cb, NULL);
+	return 1;
+}
+#else
+int strata_log_install_lib(const char *path) {
+	(void)path;
+	return 0;
+}
+#endif
+
 static bool strata_progress_cb(float progress, void *user_data) {
 	return goProgress(progress, (uintptr_t)user_data);
 }

@@ -12,6 +12,7 @@
 #include "ggml-cpu.h"
 
 void strata_log_install(void);
+int strata_log_install_lib(const char *path);
 void strata_set_progress(struct llama_model_params *p, uintptr_t handle);
 
 // strata_observer is the C side of an eval callback: the ask pass is

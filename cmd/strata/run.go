@@ -51,6 +51,7 @@ type busEvent struct {
 // engineFlags are the flags run and serve share: how the Engine is opened.
 type engineFlags struct {
 	model, lora, budget, audit, persona string
+	backend                             string
 	threads, nctx, parallel, ngl        int
 	loraScale                           float64
 	verbose, prefetch, noCachePrompt    bool
@@ -67,6 +68,7 @@ func (f *engineFlags) register(fs interface {
 	fs.IntVar(&f.nctx, "c", 0, "context `tokens` per sequence (default 4096 or the model's training context if smaller)")
 	fs.IntVar(&f.parallel, "np", parallel, "sequences decoded together (continuous batching)")
 	fs.IntVar(&f.ngl, "ngl", 0, "layers to offload to the GPU (-1: all)")
+	fs.StringVar(&f.backend, "backend", os.Getenv("STRATA_BACKEND_PATH"), "load ggml backend libraries (libggml-cuda.so from `make cuda`) from this `dir`")
 	fs.StringVar(&f.lora, "lora", "", "LoRA adapter `file`; requests name it \"lora\"")
 	fs.Float64Var(&f.loraScale, "lora-scale", 1.0, "LoRA adapter scale")
 	fs.StringVar(&f.persona, "lora-owner", "", "the `persona` that owns the -lora adapter (default: anyone may use it)")
@@ -85,7 +87,7 @@ func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Wri
 		level = slog.LevelDebug
 	}
 	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, Bus: b, AuditLog: f.audit, NoPromptCache: f.noCachePrompt}
+	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, BackendDir: f.backend, Bus: b, AuditLog: f.audit, NoPromptCache: f.noCachePrompt}
 	if f.budget != "" {
 		n, err := engine.ParseBytes(f.budget)
 		if err != nil {
