@@ -82,19 +82,26 @@ func (g *Generator) Next() (tok llama.Token, eog bool, err error) {
 	if g.vocab.IsEOG(tok) {
 		return tok, true, nil
 	}
+	return tok, false, g.Feed(tok)
+}
+
+// Feed decodes tok as the next token of the sequence without sampling, so
+// that the logits after it are pending, as after Next. It is llama-bench's
+// tg step, with tokens the caller chose. It does not allocate.
+func (g *Generator) Feed(tok llama.Token) error {
 	if int(g.pos) >= g.ctx.NCtx() {
-		return tok, false, fmt.Errorf("engine: context of %d tokens is full: %w", g.ctx.NCtx(), llama.ErrKVCacheFull)
+		return fmt.Errorf("engine: context of %d tokens is full: %w", g.ctx.NCtx(), llama.ErrKVCacheFull)
 	}
 	g.batch.Clear()
 	if err := g.batch.Add(tok, g.pos, 0, true); err != nil {
-		return tok, false, err
+		return err
 	}
 	if err := g.ctx.Decode(g.batch); err != nil {
-		return tok, false, err
+		return err
 	}
 	g.pos++
 	g.last = tok
-	return tok, false, nil
+	return nil
 }
 
 // Stats describes one Generate call, measured by the Go loop itself and by

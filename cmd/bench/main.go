@@ -39,7 +39,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -231,17 +230,14 @@ func loadBackends(dir string, stderr io.Writer) error {
 	if dir == "" {
 		return nil
 	}
-	libs, _ := filepath.Glob(filepath.Join(dir, "libggml-*.so"))
+	libs, err := llama.LoadBackends(dir)
 	for _, lib := range libs {
-		if strings.Contains(filepath.Base(lib), "ggml-base") {
-			continue
-		}
-		if err := llama.LoadBackend(lib); err != nil {
-			return err
-		}
 		fmt.Fprintf(stderr, "bench: loaded backend %s\n", lib)
 	}
-	return nil
+	if err == nil && len(libs) == 0 {
+		err = fmt.Errorf("-backend %s: no ggml backend library (libggml-*.so) in it", dir)
+	}
+	return err
 }
 
 // listDevices prints the offload devices as llama-bench --list-devices
@@ -491,7 +487,19 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 				return nil, err
 			}
 		}
-		if inst.nPrompt == 0 && inst.nDepth == 0 {
+		// tg decodes tokens one at a time and waits for each, as
+		// llama-bench does. Its tokens are random, as llama-bench's are,
+		// and nothing is sampled, unless the routing is recorded (-budget,
+		// -trace): then they are the model's greedy continuation, so that
+		// experts are routed as on the model's own text, and each costs a
+		// sample over the vocabulary (BenchmarkSample: about 0.1 ms for
+		// 128,256 tokens, nothing on a CPU's tg, a tenth of a fast GPU's).
+		sample := rc != nil
+		var feed []llama.Token
+		if inst.nGen > 0 && !sample {
+			feed = randomTokens(inst.nGen, inst.nPrompt == 0 && inst.nDepth == 0)
+		}
+		if sample && inst.nPrompt == 0 && inst.nDepth == 0 {
 			// Generation needs logits to sample from: one untimed token,
 			// where llama-bench times a decode of BOS.
 			if err := gen.Prompt(ctx, randomTokens(1, true)); err != nil {
@@ -522,7 +530,7 @@ func runTest(ctx context.Context, o *options, cur *loaded, inst instance, traceP
 			rc.begin(cur.residentExperts(), cur.stats())
 			aside, asideAllocs = time.Since(s0), mallocs()-m0
 		}
-		decodes, err := generateN(ctx, lctx, gen, inst.nGen)
+		decodes, err := generateN(ctx, lctx, gen, inst.nGen, feed)
 		if err != nil {
 			return nil, err
 		}
@@ -659,15 +667,21 @@ func (l *loaded) paged(pg *paging, st0 pagingStats, tokens int) error {
 // expert at a time falls short of it by its own design.
 const readBWPar = 1 + engine.DefaultPrefetchReaders
 
-// generateN runs n single-token decodes (ignoring EOG, as llama-bench
-// does) and returns how many it ran.
-func generateN(ctx context.Context, lctx *llama.Context, gen *engine.Generator, n int) (int, error) {
+// generateN runs n single-token decodes and returns how many it ran:
+// feed's tokens, waiting for each decode as llama-bench does, or, with feed
+// nil, the greedy continuation (ignoring EOG, as llama-bench does).
+func generateN(ctx context.Context, lctx *llama.Context, gen *engine.Generator, n int, feed []llama.Token) (int, error) {
 	decodes := 0
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			return decodes, err
 		}
-		if _, eog, err := gen.Next(); err != nil {
+		if feed != nil {
+			if err := gen.Feed(feed[i]); err != nil {
+				return decodes, err
+			}
+			lctx.Synchronize()
+		} else if _, eog, err := gen.Next(); err != nil {
 			return decodes, err
 		} else if eog {
 			// llama-bench keeps going past EOG; decoding the EOG token
