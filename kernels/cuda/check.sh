@@ -16,7 +16,8 @@
 #   run    bin/bench on the GPU; -list-devices and a -dev row; llama.test's
 #          backend tests and its sampling benchmark (on this machine's
 #          CPU); `strata run` through the engine on the GPU.
-#   peer   bin/bench beside upstream llama-bench, FA off and on.
+#   peer   bin/bench beside upstream llama-bench, FA off and on, three
+#          alternating rounds of PEER_REPS (5) repetitions each.
 #   serve  scripts/serve-bench.sh on the GPU: strata serve against
 #          llama-server, one stream and four.
 # "all" does them in that order. STRATA_CUDA_BUILD sets the CUDA build
@@ -163,6 +164,10 @@ peer_ready() {
 	ready=1
 }
 
+# Each run repeats its test PEER_REPS times (5): a GPU's pp512 lasts some
+# 20 ms, and single runs of it spread by a factor of three. Each round's
+# figures are kept in peer-rounds.txt.
+reps=${PEER_REPS:-5}
 if does peer && time_for peer "${STRATA_PEER_MIN_S:-150}" && peer_ready; then
 	{
 		printf '| test | fa | llama-bench t/s | bin/bench t/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n'
@@ -171,9 +176,10 @@ if does peer && time_for peer "${STRATA_PEER_MIN_S:-150}" && peer_ready; then
 				case $test in pp*) args=(-p 512 -n 0) ;; *) args=(-p 0 -n 128) ;; esac
 				up=() us=()
 				for _ in 1 2 3; do
-					up+=("$("$pdir/bin/llama-bench" -m "$model" -t 4 -ngl 99 -fa "$fa" -r 1 "${args[@]}" -o json 2>>"$out/peer-cuda.err" | avg)")
-					us+=("$("$bin/bench" -backend "$bdir/lib" -ngl -1 -m "$model" -t 4 -fa "$fa" -r 1 "${args[@]}" -o json 2>>"$out/peer-cuda.err" | avg)")
+					up+=("$("$pdir/bin/llama-bench" -m "$model" -t 4 -ngl 99 -fa "$fa" -r "$reps" "${args[@]}" -o json 2>>"$out/peer-cuda.err" | avg)")
+					us+=("$("$bin/bench" -backend "$bdir/lib" -ngl -1 -m "$model" -t 4 -fa "$fa" -r "$reps" "${args[@]}" -o json 2>>"$out/peer-cuda.err" | avg)")
 				done
+				echo "$test fa=$fa llama-bench: ${up[*]}; bin/bench: ${us[*]}" >>"$out/peer-rounds.txt"
 				u=$(printf '%s\n' "${up[@]}" | median)
 				o=$(printf '%s\n' "${us[@]}" | median)
 				if [ -z "$u" ] || [ -z "$o" ]; then
