@@ -530,6 +530,12 @@ type Sampling struct {
 	PresencePenalty  float32 `json:"presence_penalty,omitempty"`
 }
 
+// DefaultSampling is llama-server's sampling, which strata serve applies
+// to what a request leaves out and strata run's flags default to:
+// temperature 0.8 among the 40 most likely tokens, top-p 0.95, min-p
+// 0.05, a random seed.
+var DefaultSampling = Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: RandomSeed}
+
 // RandomSeed asks llama.cpp for a random seed.
 const RandomSeed uint32 = 0xFFFFFFFF
 

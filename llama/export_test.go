@@ -27,3 +27,7 @@ func LogFragment(level int, text string) {
 		logSink.write(level, text)
 	}
 }
+
+// NewSamplerChain builds p's sampler as one llama.cpp chain, without the
+// fast paths NewSampler takes for greedy and top-k chains.
+func NewSamplerChain(p SamplerParams) (*Sampler, error) { return newSampler(p, false) }

@@ -6,6 +6,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"unsafe"
 )
 
 // SamplerParams configures a sampler chain. The chain applies, in order:
@@ -34,12 +35,35 @@ type SamplerParams struct {
 
 // Sampler is a llama.cpp sampler chain. It is used by one goroutine at a
 // time.
+//
+// Two common chains skip llama_sampler_sample's first step, which copies
+// every logit into an array of candidates (128,256 of them for Llama 3):
+// greedy ones take the largest logit straight from llama.cpp's output, and
+// ones that start with top-k (no penalties) pick the k largest in one pass
+// and hand those to the chain's later stages. They choose the same tokens
+// as the chain (TestSamplerFastPaths); BenchmarkSample measures both.
 type Sampler struct {
-	c *C.struct_llama_sampler
+	c    *C.struct_llama_sampler // the whole chain, or its stages after top-k
+	mode samplerMode
+	k    int                 // top-k
+	buf  *C.llama_token_data // k candidates, C memory
 }
 
+type samplerMode int
+
+const (
+	sampleChain samplerMode = iota
+	sampleGreedy
+	sampleTopK
+)
+
+// maxFastTopK bounds the k that takes the one-pass path (a heap of k).
+const maxFastTopK = 1024
+
 // NewSampler builds a sampler chain from p.
-func NewSampler(p SamplerParams) (*Sampler, error) {
+func NewSampler(p SamplerParams) (*Sampler, error) { return newSampler(p, true) }
+
+func newSampler(p SamplerParams, fast bool) (*Sampler, error) {
 	Init()
 	for _, c := range []struct {
 		bad  bool
@@ -63,7 +87,9 @@ func NewSampler(p SamplerParams) (*Sampler, error) {
 		return nil, &Error{Op: "NewSampler", Detail: "llama_sampler_chain_init returned NULL"}
 	}
 	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
-	if p.PenaltyLastN != 0 && (p.RepeatPenalty != 1 && p.RepeatPenalty != 0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0) {
+	smp := &Sampler{}
+	penalties := p.PenaltyLastN != 0 && (p.RepeatPenalty != 1 && p.RepeatPenalty != 0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0)
+	if penalties {
 		rp := p.RepeatPenalty
 		if rp == 0 {
 			rp = 1
@@ -76,8 +102,14 @@ func NewSampler(p SamplerParams) (*Sampler, error) {
 	}
 	if p.Greedy || p.Temperature == 0 {
 		add(C.llama_sampler_init_greedy())
+		if fast && !penalties {
+			smp.mode = sampleGreedy
+		}
 	} else {
-		if p.TopK > 0 {
+		if fast && !penalties && p.TopK > 0 && p.TopK <= maxFastTopK {
+			smp.mode, smp.k = sampleTopK, p.TopK
+			smp.buf = (*C.llama_token_data)(C.malloc(C.size_t(p.TopK) * C.sizeof_llama_token_data))
+		} else if p.TopK > 0 {
 			add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
 		}
 		if p.TopP > 0 && p.TopP < 1 {
@@ -89,7 +121,8 @@ func NewSampler(p SamplerParams) (*Sampler, error) {
 		add(C.llama_sampler_init_temp(C.float(p.Temperature)))
 		add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
 	}
-	s := &Sampler{c: chain}
+	s := smp
+	s.c = chain
 	runtime.SetFinalizer(s, func(s *Sampler) {
 		if s.c != nil {
 			logSink.emit(ggmlLogWarn, "strata: llama.Sampler garbage-collected without Close; its memory leaks")
@@ -110,8 +143,19 @@ func (s *Sampler) Sample(ctx *Context, idx int) (Token, error) {
 	if idx >= ctx.lastBatch || -idx > ctx.lastBatch {
 		return 0, fmt.Errorf("%w: position %d of a batch of %d", ErrNoLogits, idx, ctx.lastBatch)
 	}
-	t := C.strata_sample(s.c, ctx.c, C.int32_t(idx))
-	if t < 0 {
+	var t C.int32_t
+	switch s.mode {
+	case sampleGreedy:
+		t = C.strata_sample_greedy(s.c, ctx.c, C.int32_t(idx))
+	case sampleTopK:
+		t = C.strata_sample_top_k(s.c, ctx.c, C.int32_t(idx), C.int32_t(s.k), s.buf)
+	default:
+		t = C.strata_sample(s.c, ctx.c, C.int32_t(idx))
+	}
+	switch {
+	case t == -2:
+		return 0, &Error{Op: "Sample", Detail: "the sampler chose no token"}
+	case t < 0:
 		logSink.takeLastError()
 		return 0, fmt.Errorf("%w: position %d was not marked for output", ErrNoLogits, idx)
 	}
@@ -140,6 +184,8 @@ func (s *Sampler) Close() error {
 	}
 	C.llama_sampler_free(s.c)
 	s.c = nil
+	C.free(unsafe.Pointer(s.buf))
+	s.buf = nil
 	runtime.SetFinalizer(s, nil)
 	return nil
 }

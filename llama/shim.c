@@ -124,3 +124,86 @@ int32_t strata_sample(struct llama_sampler *s, struct llama_context *ctx, int32_
 	if (llama_get_logits_ith(ctx, idx) == NULL) return -1;
 	return llama_sampler_sample(s, ctx, idx);
 }
+
+static int32_t strata_n_vocab(struct llama_context *ctx) {
+	return llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+}
+
+int32_t strata_sample_greedy(struct llama_sampler *s, struct llama_context *ctx, int32_t idx) {
+	const float *logits = llama_get_logits_ith(ctx, idx);
+	if (logits == NULL) return -1;
+	const int32_t n = strata_n_vocab(ctx);
+	// Eight running maxima break the compare-and-move chain of one; the
+	// first index of the largest is then found in one more pass.
+	float m[8];
+	int32_t i = 0;
+	for (int j = 0; j < 8; j++) m[j] = logits[0];
+	for (; i + 8 <= n; i += 8) {
+		for (int j = 0; j < 8; j++) m[j] = logits[i + j] > m[j] ? logits[i + j] : m[j];
+	}
+	float best = m[0];
+	for (int j = 1; j < 8; j++) best = m[j] > best ? m[j] : best;
+	for (; i < n; i++) best = logits[i] > best ? logits[i] : best;
+	int32_t tok = 0;
+	while (tok < n && !(logits[tok] == best)) tok++;
+	if (tok == n) tok = 0; // NaN everywhere: llama.cpp's greedy picks the first too
+	llama_sampler_accept(s, tok);
+	return tok;
+}
+
+// A min-heap on logit holds the k largest seen so far.
+static void strata_heap_down(llama_token_data *h, int32_t n, int32_t i) {
+	for (;;) {
+		int32_t l = 2 * i + 1, r = l + 1, s = i;
+		if (l < n && h[l].logit < h[s].logit) s = l;
+		if (r < n && h[r].logit < h[s].logit) s = r;
+		if (s == i) return;
+		llama_token_data t = h[i];
+		h[i] = h[s];
+		h[s] = t;
+		i = s;
+	}
+}
+
+static int strata_by_logit_desc(const void *a, const void *b) {
+	const llama_token_data *x = a, *y = b;
+	if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int32_t strata_sample_top_k(struct llama_sampler *rest, struct llama_context *ctx, int32_t idx, int32_t k, llama_token_data *buf) {
+	const float *logits = llama_get_logits_ith(ctx, idx);
+	if (logits == NULL) return -1;
+	const int32_t n = strata_n_vocab(ctx);
+	if (k > n) k = n;
+	int32_t i = 0;
+	for (; i < k; i++) buf[i] = (llama_token_data){i, logits[i], 0.0f};
+	for (int32_t j = k / 2 - 1; j >= 0; j--) strata_heap_down(buf, k, j);
+	// Blocks of 16 are compared with the heap's least at once (the
+	// compiler vectorizes that); few blocks hold a new candidate.
+	for (; i + 16 <= n; i += 16) {
+		const float least = buf[0].logit;
+		int any = 0;
+		for (int j = 0; j < 16; j++) any |= logits[i + j] > least;
+		if (!any) continue;
+		for (int32_t j = i; j < i + 16; j++) {
+			if (logits[j] > buf[0].logit) {
+				buf[0] = (llama_token_data){j, logits[j], 0.0f};
+				strata_heap_down(buf, k, 0);
+			}
+		}
+	}
+	for (; i < n; i++) {
+		if (logits[i] > buf[0].logit) {
+			buf[0] = (llama_token_data){i, logits[i], 0.0f};
+			strata_heap_down(buf, k, 0);
+		}
+	}
+	qsort(buf, (size_t)k, sizeof *buf, strata_by_logit_desc);
+	llama_token_data_array cur = {buf, (size_t)k, -1, true};
+	llama_sampler_apply(rest, &cur);
+	if (cur.selected < 0 || cur.selected >= (int64_t)cur.size) return -2;
+	const llama_token tok = cur.data[cur.selected].id;
+	llama_sampler_accept(rest, tok);
+	return tok;
+}

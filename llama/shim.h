@@ -41,6 +41,17 @@ void strata_set_abort(struct llama_context *ctx, volatile int32_t *flag);
 // NULL pointer): one cgo call per token for both.
 int32_t strata_sample(struct llama_sampler *s, struct llama_context *ctx, int32_t idx);
 
+// strata_sample_greedy returns the first most likely token at idx, read
+// straight from the logits (llama_sampler_sample first copies all of them
+// into an array of candidates), and records it in s; -1 as strata_sample.
+int32_t strata_sample_greedy(struct llama_sampler *s, struct llama_context *ctx, int32_t idx);
+
+// strata_sample_top_k picks the k most likely tokens at idx in one pass
+// over the logits, sorted as llama.cpp's top-k leaves them, into buf (k
+// entries), and lets rest, the stages after top-k, choose among them; -1
+// as strata_sample, -2 if rest chose nothing.
+int32_t strata_sample_top_k(struct llama_sampler *rest, struct llama_context *ctx, int32_t idx, int32_t k, llama_token_data *buf);
+
 // strata_to_float calls a ggml_to_float_t (cgo cannot call C function
 // pointers itself).
 void strata_to_float(ggml_to_float_t fn, const void *src, float *dst, int64_t n);

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -120,10 +121,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 64, "number of tokens to generate (-1: until the context is full)")
 	seed := fs.Uint("seed", uint(engine.RandomSeed), "sampling seed (4294967295: a random one)")
 	greedy := fs.Bool("greedy", false, "always pick the most likely token")
-	temp := fs.Float64("temp", 0.8, "temperature")
-	topK := fs.Int("top-k", 40, "top-k (0 disables)")
-	topP := fs.Float64("top-p", 0.95, "top-p (1 disables)")
-	minP := fs.Float64("min-p", 0.05, "min-p (0 disables)")
+	ds := engine.DefaultSampling
+	temp := fs.Float64("temp", shortest(ds.Temperature), "temperature")
+	topK := fs.Int("top-k", ds.TopK, "top-k (0 disables)")
+	topP := fs.Float64("top-p", shortest(ds.TopP), "top-p (1 disables)")
+	minP := fs.Float64("min-p", shortest(ds.MinP), "min-p (0 disables)")
 	repeat := fs.Float64("repeat-penalty", 1.0, "repetition penalty (1 disables)")
 	persona := fs.String("persona", "", "the `persona` the request runs as")
 	useLora := fs.Bool("use-lora", true, "apply the -lora adapter to the request")
@@ -359,4 +361,10 @@ func chatLoop(ctx context.Context, e *engine.Engine, base engine.Request, system
 			res.PromptTokens, res.CachedTokens, float64(res.QueueWait+res.PromptEval)/1e6, res.CompletionTokens, res.TokensPerSecond(), res.StopReason)
 		history = append(req.Messages, llama.ChatMessage{Role: "assistant", Content: string(reply)})
 	}
+}
+
+// shortest is the float64 that prints as x does (0.95, not 0.949999988).
+func shortest(x float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	return v
 }
