@@ -23,6 +23,34 @@ const (
 	FlashAttentionOn   FlashAttention = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
 )
 
+// ParseFlashAttention reads a flash-attention mode as llama.cpp's tools
+// take it: on, off or auto (also 1, 0, -1, and enabled, disabled, true,
+// false).
+func ParseFlashAttention(s string) (FlashAttention, error) {
+	switch s {
+	case "on", "enabled", "true", "1":
+		return FlashAttentionOn, nil
+	case "off", "disabled", "false", "0":
+		return FlashAttentionOff, nil
+	case "auto", "-1":
+		return FlashAttentionAuto, nil
+	}
+	return 0, fmt.Errorf("flash attention %q is not on, off or auto (or 1, 0, -1)", s)
+}
+
+// String is on, off or auto.
+func (f FlashAttention) String() string {
+	switch f {
+	case FlashAttentionOn:
+		return "on"
+	case FlashAttentionOff:
+		return "off"
+	case FlashAttentionAuto:
+		return "auto"
+	}
+	return fmt.Sprintf("FlashAttention(%d)", int(f))
+}
+
 // ContextParams configures NewContext. Zero fields take llama.cpp's
 // defaults (n_ctx from the model, n_batch 2048, n_ubatch 512, one
 // sequence, GGML_DEFAULT_N_THREADS threads, F16 KV cache, flash attention

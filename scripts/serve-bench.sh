@@ -15,7 +15,8 @@
 # missing), THREADS (2), PARALLEL (4 slots and 4 concurrent streams),
 # TOKENS (128 per request), CTX (1024 tokens per slot), ROUNDS (2), PORT
 # (18080), PROMPT_WORDS (the prompt: that many words of a fixed English
-# text; default strata load's one-line prompt).
+# text; default strata load's one-line prompt), FA (flash attention for
+# all three: off, the default, on or auto).
 #
 # On a GPU: NGL (layers offloaded by all three, default 0) and
 # STRATA_BACKEND_PATH (the folder of libggml-cuda.so, which bin/bench and
@@ -27,7 +28,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 threads=${THREADS:-2} par=${PARALLEL:-4} tokens=${TOKENS:-128} ctx=${CTX:-1024} rounds=${ROUNDS:-2} port=${PORT:-18080}
-ngl=${NGL:-0}
+ngl=${NGL:-0} fa=${FA:-off}
 model=${MODEL:-models/bench-dense-q4_0.gguf}
 bin=${STRATA_BIN:-bin} peer=${PEER_BIN:-build/peer/bin}
 prompt=()
@@ -78,17 +79,17 @@ measure() {
 
 bench=()
 for ((r = 1; r <= rounds; r++)); do
-	bench+=("$("$bin"/bench -m "$model" -t "$threads" -ngl "$ngl" -fa 0 -p 0 -n "$tokens" -r 2 -o json 2>"$blog" | field avg_ts)") ||
+	bench+=("$("$bin"/bench -m "$model" -t "$threads" -ngl "$ngl" -fa "$fa" -p 0 -n "$tokens" -r 2 -o json 2>"$blog" | field avg_ts)") ||
 		{ log "bin/bench failed; the end of its log:"; tail -n 20 "$blog" >&2; exit 1; }
 	log "bin/bench tg$tokens round $r: ${bench[-1]} t/s"
 
-	"$bin"/strata serve -m "$model" -t "$threads" -ngl "$ngl" -np "$par" -c "$ctx" -addr "127.0.0.1:$port" >/dev/null 2>"$slog" &
+	"$bin"/strata serve -m "$model" -t "$threads" -ngl "$ngl" -fa "$fa" -np "$par" -c "$ctx" -addr "127.0.0.1:$port" >/dev/null 2>"$slog" &
 	pid=$!
 	up "$slog"
 	measure strata
 	stop
 
-	"$peer"/llama-server -m "$model" -t "$threads" -tb "$threads" -ngl "$ngl" -np "$par" -c $((ctx * par)) -fa off \
+	"$peer"/llama-server -m "$model" -t "$threads" -tb "$threads" -ngl "$ngl" -np "$par" -c $((ctx * par)) -fa "$fa" \
 		--host 127.0.0.1 --port "$port" --no-webui >/dev/null 2>"$llog" &
 	pid=$!
 	up "$llog"

@@ -176,19 +176,6 @@ func intRange(s string, allowNegative bool) ([]int, error) {
 
 var rangeRE = regexp.MustCompile(`^(-?\d+)(?:-(\d+)(?:([+*])(\d+))?)?$`)
 
-// parseFlashAttn reads one -fa value as llama.cpp's common_arg_utils does.
-func parseFlashAttn(s string) (llama.FlashAttention, error) {
-	switch s {
-	case "on", "enabled", "true", "1":
-		return llama.FlashAttentionOn, nil
-	case "off", "disabled", "false", "0":
-		return llama.FlashAttentionOff, nil
-	case "auto", "-1":
-		return llama.FlashAttentionAuto, nil
-	}
-	return 0, fmt.Errorf("%q is not on, off or auto (or 1, 0, -1)", s)
-}
-
 func parseSplitMode(s string) (llama.SplitMode, error) {
 	for _, m := range []llama.SplitMode{llama.SplitNone, llama.SplitLayer, llama.SplitRow, llama.SplitTensor} {
 		if s == m.String() {
@@ -382,7 +369,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	list([]string{"fa", "flash-attn"}, "flash attention: on, off, auto", "auto", func(s string) error {
 		reset("fa", func() { o.flashAttn = nil })
 		for _, v := range strings.Split(s, ",") {
-			fa, err := parseFlashAttn(v)
+			fa, err := llama.ParseFlashAttention(v)
 			if err != nil {
 				return err
 			}

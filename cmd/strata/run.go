@@ -54,11 +54,13 @@ type engineFlags struct {
 	model, lora, budget, audit, persona string
 	backend                             string
 	threads, nctx, parallel, ngl        int
+	flashAttn                           llama.FlashAttention
 	loraScale                           float64
 	verbose, prefetch, noCachePrompt    bool
 }
 
 func (f *engineFlags) register(fs interface {
+	Func(string, string, func(string) error)
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
 	Float64Var(*float64, string, float64, string)
@@ -69,6 +71,11 @@ func (f *engineFlags) register(fs interface {
 	fs.IntVar(&f.nctx, "c", 0, "context `tokens` per sequence (default 4096 or the model's training context if smaller)")
 	fs.IntVar(&f.parallel, "np", parallel, "sequences decoded together (continuous batching)")
 	fs.IntVar(&f.ngl, "ngl", 0, "layers to offload to the GPU (-1: all)")
+	f.flashAttn = llama.FlashAttentionAuto
+	fs.Func("fa", "flash attention: on, off or auto (default auto: on where every layer's device supports it, as llama-server)", func(s string) (err error) {
+		f.flashAttn, err = llama.ParseFlashAttention(s)
+		return err
+	})
 	fs.StringVar(&f.backend, "backend", os.Getenv("STRATA_BACKEND_PATH"), "load ggml backend libraries (libggml-cuda.so from `make cuda`) from this `dir`")
 	fs.StringVar(&f.lora, "lora", "", "LoRA adapter `file`; requests name it \"lora\"")
 	fs.Float64Var(&f.loraScale, "lora-scale", 1.0, "LoRA adapter scale")
@@ -88,7 +95,7 @@ func (f *engineFlags) open(ctx context.Context, b *bus.MessageBus, stderr io.Wri
 		level = slog.LevelDebug
 	}
 	llama.SetLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, BackendDir: f.backend, Bus: b, AuditLog: f.audit, NoPromptCache: f.noCachePrompt}
+	cfg := engine.Config{Model: f.model, Threads: f.threads, ContextSize: f.nctx, Parallel: f.parallel, GPULayers: f.ngl, BackendDir: f.backend, FlashAttention: f.flashAttn, Bus: b, AuditLog: f.audit, NoPromptCache: f.noCachePrompt}
 	if f.budget != "" {
 		n, err := engine.ParseBytes(f.budget)
 		if err != nil {

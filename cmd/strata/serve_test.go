@@ -70,6 +70,31 @@ func TestRunEvents(t *testing.T) {
 	}
 }
 
+// TestRunEngineFlags: -fa takes llama.cpp's modes and names a bad one;
+// -backend names a folder without backends.
+func TestRunEngineFlags(t *testing.T) {
+	path := tinyDense(t)
+	for _, fa := range []string{"on", "off", "auto"} {
+		var out, errw bytes.Buffer
+		if code := run([]string{"run", "-m", path, "-p", "Hi", "-n", "2", "-greedy", "-t", "2", "-c", "64", "-fa", fa}, &out, &errw); code != 0 {
+			t.Errorf("-fa %s: exit %d: %s", fa, code, errw.String())
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-fa", "fast"}, `flash attention "fast"`},
+		{[]string{"-backend", t.TempDir()}, "no ggml backend library"},
+	} {
+		var out, errw bytes.Buffer
+		args := append([]string{"run", "-m", path, "-p", "Hi", "-n", "2"}, tc.args...)
+		if code := run(args, &out, &errw); code == 0 || !strings.Contains(errw.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want a failure naming %q", tc.args, code, errw.String(), tc.want)
+		}
+	}
+}
+
 // TestRunInteractive chats through `strata run -i` as a real process, its
 // stdin a pipe: each line is a turn, the second turn's prompt repeats the
 // first turn and its reply, so the prompt cache holds at least the first
