@@ -202,6 +202,14 @@ func TestEnginePromptCache(t *testing.T) {
 // sequence ids together), the engine closes the gap by copying one KV
 // stream to sequence 1, and the tokens are those of a fresh decode.
 func TestEnginePromptCacheConsecutive(t *testing.T) {
+	for _, fa := range []llama.FlashAttention{llama.FlashAttentionOff, llama.FlashAttentionOn} {
+		t.Run("fa="+fa.String(), func(t *testing.T) { promptCacheConsecutive(t, fa) })
+	}
+}
+
+// promptCacheConsecutive is TestEnginePromptCacheConsecutive with flash
+// attention fa (whose V cache is laid out otherwise).
+func promptCacheConsecutive(t *testing.T, fa llama.FlashAttention) {
 	path := tinyModel(t, "tiny-dense")
 	const n = 6
 	gen := func(e *engine.Engine, toks []llama.Token) ([]llama.Token, engine.Result) {
@@ -212,7 +220,7 @@ func TestEnginePromptCacheConsecutive(t *testing.T) {
 		}
 		return tokensOf(t, st)
 	}
-	e := openEngine(t, engine.Config{Model: path, Parallel: 3})
+	e := openEngine(t, engine.Config{Model: path, Parallel: 3, FlashAttention: fa})
 	first := []llama.Token{1, 70, 80, 90, 100}
 	reply, _ := gen(e, first)      // sequence 0
 	gen(e, []llama.Token{5, 6, 7}) // sequence 1, the one left with nothing cached
@@ -229,7 +237,7 @@ func TestEnginePromptCacheConsecutive(t *testing.T) {
 	if c := e.Counters(); c.KVCopies != 1 {
 		t.Errorf("%d KV copies, want 1 (into sequence 1, between 0 and 2)", c.KVCopies)
 	}
-	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1}), second)
+	want, _ := gen(openEngine(t, engine.Config{Model: path, Parallel: 1, FlashAttention: fa}), second)
 	if !slices.Equal(got, want) {
 		t.Errorf("resumed from the copied KV: got %v, want %v (decoded afresh)", got, want)
 	}
@@ -240,11 +248,17 @@ func TestEnginePromptCacheConsecutive(t *testing.T) {
 // llama.cpp would decode in two passes a step) is closed by moving the
 // third request to sequence 1, and its tokens are those it gets alone.
 func TestEngineCompactsSequences(t *testing.T) {
+	for _, fa := range []llama.FlashAttention{llama.FlashAttentionOff, llama.FlashAttentionOn} {
+		t.Run("fa="+fa.String(), func(t *testing.T) { compactsSequences(t, fa) })
+	}
+}
+
+func compactsSequences(t *testing.T, fa llama.FlashAttention) {
 	path := tinyModel(t, "tiny-dense")
 	const n = 40
 	prompts := [][]llama.Token{{1, 70, 80}, {1, 33, 34}, {1, 100, 101, 102}}
 	alone := func(p []llama.Token) []llama.Token {
-		st, err := openEngine(t, engine.Config{Model: path, Parallel: 1}).Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
+		st, err := openEngine(t, engine.Config{Model: path, Parallel: 1, FlashAttention: fa}).Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +266,7 @@ func TestEngineCompactsSequences(t *testing.T) {
 		return toks
 	}
 	want := alone(prompts[2])
-	e := openEngine(t, engine.Config{Model: path, Parallel: 3})
+	e := openEngine(t, engine.Config{Model: path, Parallel: 3, FlashAttention: fa})
 	streams := make([]*engine.Stream, len(prompts))
 	for i, p := range prompts {
 		st, err := e.Generate(context.Background(), engine.Request{Tokens: p, MaxTokens: n, IgnoreEOS: true})
