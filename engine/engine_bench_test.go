@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -86,6 +87,93 @@ func BenchmarkEngineTokenLoop(b *testing.B) {
 			if tc.sub && seen.Load() == 0 {
 				b.Fatal("the subscriber saw no events")
 			}
+		})
+	}
+}
+
+// BenchmarkEngineVsLoop puts one stream through the Engine beside the
+// bare Generator loop (greedy sample, decode) on the same model and
+// threads, a 128-token generation of each in turn per iteration, so
+// that both meet the same load on a shared machine. engine/loop is what
+// the Engine keeps of the loop's tokens/s: its scheduler, batch, event
+// and channel work, and the context it opens for Parallel sequences (one
+// KV stream each). strata serve adds HTTP to that. On the 2-core
+// development machine, bench-dense Q4_0: 0.91-0.97 (parallel 1) and
+// 0.95-0.97 (4), while a CPU profile puts under 0.5% of the time in Go
+// code; with GOMAXPROCS=1 (what strata run and serve set when llama.cpp
+// takes every core) 1.16-1.21. What separates them is how the reader's
+// goroutine and ggml's two threads share two cores, not the engine's work.
+//
+//	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench EngineVsLoop -benchtime 5x ./engine/
+func BenchmarkEngineVsLoop(b *testing.B) {
+	path := benchModel(b)
+	threads := runtime.NumCPU()
+	for _, parallel := range []int{1, 4} {
+		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
+			e, err := engine.Open(context.Background(), engine.Config{Model: path, Threads: threads, ContextSize: 512, Parallel: parallel})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			// The loop runs on the engine's own model: two loads of one
+			// file put their repacked weights in different memory, and
+			// which one ran faster followed the order they were loaded in
+			// (engine/loop 1.11-1.19 one way, 0.82-0.95 the other).
+			c, err := llama.NewContext(e.Model(), llama.ContextParams{NCtx: 512, NBatch: 512, Threads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			smp, err := llama.NewSampler(llama.SamplerParams{Greedy: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer smp.Close()
+			g, err := engine.NewGenerator(c, smp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			prompt := []llama.Token{1, 40, 50, 60, 70, 80, 90, 100}
+			const n = 128
+			viaEngine := func() time.Duration {
+				st, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, MaxTokens: n, IgnoreEOS: true, NoPromptCache: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range st.Deltas() {
+				}
+				r := st.Result()
+				if r.Err != nil || r.CompletionTokens != n {
+					b.Fatalf("%d of %d tokens: %v", r.CompletionTokens, n, r.Err)
+				}
+				return r.Generation // the n-1 decodes after the first token
+			}
+			viaLoop := func() time.Duration {
+				g.Reset()
+				if err := g.Prompt(context.Background(), prompt); err != nil {
+					b.Fatal(err)
+				}
+				g.Next() // the first token, as the engine's comes with its prompt
+				t0 := time.Now()
+				for i := 1; i < n; i++ {
+					if _, _, err := g.Next(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return time.Since(t0)
+			}
+			viaEngine() // warm up
+			viaLoop()
+			var de, dl time.Duration
+			for b.Loop() {
+				de += viaEngine()
+				dl += viaLoop()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*(n-1))/de.Seconds(), "engine-tokens/s")
+			b.ReportMetric(float64(b.N*(n-1))/dl.Seconds(), "loop-tokens/s")
+			b.ReportMetric(dl.Seconds()/de.Seconds(), "engine/loop")
 		})
 	}
 }
