@@ -23,6 +23,23 @@ func benchModel(b *testing.B) string {
 	return tinyModel(b, "tiny-dense")
 }
 
+// generateAll runs req through e, reading every delta, and fails b unless
+// it generated req.MaxTokens tokens.
+func generateAll(b *testing.B, e *engine.Engine, req engine.Request) engine.Result {
+	b.Helper()
+	st, err := e.Generate(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range st.Deltas() {
+	}
+	r := st.Result()
+	if r.Err != nil || r.CompletionTokens != req.MaxTokens {
+		b.Fatalf("%d of %d tokens: %v", r.CompletionTokens, req.MaxTokens, r.Err)
+	}
+	return r
+}
+
 // BenchmarkEngineTokenLoop measures one stream through the Engine, with
 // no bus subscriber and with one taking every artifact: tokens/s of the
 // token loop and the Go allocations each generated token costs. The
@@ -53,16 +70,7 @@ func BenchmarkEngineTokenLoop(b *testing.B) {
 			}
 			defer e.Close()
 			gen := func(n int) (time.Duration, int) {
-				st, err := e.Generate(context.Background(), engine.Request{Tokens: []llama.Token{1, 2, 3, 4, 5, 6, 7, 8}, MaxTokens: n, IgnoreEOS: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range st.Deltas() {
-				}
-				r := st.Result()
-				if r.Err != nil || r.CompletionTokens != n {
-					b.Fatalf("%d of %d tokens: %v", r.CompletionTokens, n, r.Err)
-				}
+				r := generateAll(b, e, engine.Request{Tokens: []llama.Token{1, 2, 3, 4, 5, 6, 7, 8}, MaxTokens: n, IgnoreEOS: true})
 				return r.Generation, n - 1
 			}
 			mallocs := func(n int) uint64 {
@@ -137,16 +145,7 @@ func BenchmarkEngineVsLoop(b *testing.B) {
 			prompt := []llama.Token{1, 40, 50, 60, 70, 80, 90, 100}
 			const n = 128
 			viaEngine := func() time.Duration {
-				st, err := e.Generate(context.Background(), engine.Request{Tokens: prompt, MaxTokens: n, IgnoreEOS: true, NoPromptCache: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range st.Deltas() {
-				}
-				r := st.Result()
-				if r.Err != nil || r.CompletionTokens != n {
-					b.Fatalf("%d of %d tokens: %v", r.CompletionTokens, n, r.Err)
-				}
+				r := generateAll(b, e, engine.Request{Tokens: prompt, MaxTokens: n, IgnoreEOS: true, NoPromptCache: true})
 				return r.Generation // the n-1 decodes after the first token
 			}
 			viaLoop := func() time.Duration {

@@ -2,12 +2,10 @@ package llama_test
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -30,11 +28,7 @@ import (
 //
 //	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench BatchedDecode -benchtime 3x ./llama/
 func BenchmarkBatchedDecode(b *testing.B) {
-	path := os.Getenv("STRATA_BENCH_MODEL")
-	if path == "" {
-		path = testModel(b, "tiny-dense", gguf.TypeQ8_0)
-	}
-	m := load(b, path, llama.ModelParams{})
+	m := load(b, benchModel(b), llama.ModelParams{})
 	for _, prompt := range []int{8, 512} {
 		b.Run(fmt.Sprintf("prompt=%d", prompt), func(b *testing.B) { batchedDecode(b, m, prompt) })
 	}

@@ -139,3 +139,12 @@ func greedyStable(t *testing.T, m *llama.Model, prompt []llama.Token, n int) []l
 	}
 	return a
 }
+
+// benchModel is STRATA_BENCH_MODEL (models/bench-dense-q4_0.gguf, say,
+// for figures that mean something) or a generated tiny model.
+func benchModel(tb testing.TB) string {
+	if p := os.Getenv("STRATA_BENCH_MODEL"); p != "" {
+		return p
+	}
+	return testModel(tb, "tiny-dense", gguf.TypeQ8_0)
+}

@@ -1,10 +1,8 @@
 package llama_test
 
 import (
-	"os"
 	"testing"
 
-	"github.com/strata-llm/strata/gguf"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -17,11 +15,7 @@ import (
 //
 //	STRATA_BENCH_MODEL=$PWD/models/bench-dense-q4_0.gguf go test -run - -bench Sample ./llama/
 func BenchmarkSample(b *testing.B) {
-	path := os.Getenv("STRATA_BENCH_MODEL")
-	if path == "" {
-		path = testModel(b, "tiny-dense", gguf.TypeQ8_0)
-	}
-	m := load(b, path, llama.ModelParams{})
+	m := load(b, benchModel(b), llama.ModelParams{})
 	c := newContext(b, m, llama.ContextParams{NCtx: 64, NBatch: 8, Threads: 2})
 	batch, err := llama.NewBatch(1, 1)
 	if err != nil {
