@@ -86,8 +86,8 @@ func newSampler(p SamplerParams, fast bool) (*Sampler, error) {
 	if chain == nil {
 		return nil, &Error{Op: "NewSampler", Detail: "llama_sampler_chain_init returned NULL"}
 	}
-	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
-	smp := &Sampler{}
+	add := func(stage *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, stage) }
+	s := &Sampler{c: chain}
 	penalties := p.PenaltyLastN != 0 && (p.RepeatPenalty != 1 && p.RepeatPenalty != 0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0)
 	if penalties {
 		rp := p.RepeatPenalty
@@ -103,12 +103,12 @@ func newSampler(p SamplerParams, fast bool) (*Sampler, error) {
 	if p.Greedy || p.Temperature == 0 {
 		add(C.llama_sampler_init_greedy())
 		if fast && !penalties {
-			smp.mode = sampleGreedy
+			s.mode = sampleGreedy
 		}
 	} else {
 		if fast && !penalties && p.TopK > 0 && p.TopK <= maxFastTopK {
-			smp.mode, smp.k = sampleTopK, p.TopK
-			smp.buf = (*C.llama_token_data)(C.malloc(C.size_t(p.TopK) * C.sizeof_llama_token_data))
+			s.mode, s.k = sampleTopK, p.TopK
+			s.buf = (*C.llama_token_data)(C.malloc(C.size_t(p.TopK) * C.sizeof_llama_token_data))
 		} else if p.TopK > 0 {
 			add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
 		}
@@ -121,8 +121,6 @@ func newSampler(p SamplerParams, fast bool) (*Sampler, error) {
 		add(C.llama_sampler_init_temp(C.float(p.Temperature)))
 		add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
 	}
-	s := smp
-	s.c = chain
 	runtime.SetFinalizer(s, func(s *Sampler) {
 		if s.c != nil {
 			logSink.emit(ggmlLogWarn, "strata: llama.Sampler garbage-collected without Close; its memory leaks")
