@@ -129,6 +129,11 @@ if [ -n "$genpid" ]; then
 fi
 
 if does run; then
+	# Upstream's tools compiling beside it would make these figures noise.
+	if [ -n "$peerpid" ]; then
+		wait "$peerpid"
+		peerpid=
+	fi
 	step bench-cuda.md "$bin/bench" -backend "$bdir/lib" -ngl -1 -m "$model" -t 4 -r 3 -o md
 	step devices.txt "$bin/bench" -backend "$bdir/lib" -list-devices
 	dev=$(sed -n 's/^  \([^:]*\):.*/\1/p' "$out/devices.txt" | head -n1)
