@@ -225,12 +225,8 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}()
 
 	if cfg.BackendDir != "" {
-		libs, err := llama.LoadBackends(cfg.BackendDir)
-		if err != nil {
+		if _, err := llama.LoadBackends(cfg.BackendDir); err != nil {
 			return nil, fmt.Errorf("engine: open: %w", err)
-		}
-		if len(libs) == 0 {
-			return nil, fmt.Errorf("engine: open: backend folder %s holds no ggml backend library (libggml-*.so)", cfg.BackendDir)
 		}
 	}
 	mp := llama.ModelParams{GPULayers: cfg.GPULayers}

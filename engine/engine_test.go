@@ -202,13 +202,18 @@ func TestEnginePromptCache(t *testing.T) {
 // sequence ids together), the engine closes the gap by copying one KV
 // stream to sequence 1, and the tokens are those of a fresh decode.
 func TestEnginePromptCacheConsecutive(t *testing.T) {
+	withFlashAttention(t, promptCacheConsecutive)
+}
+
+// withFlashAttention runs test with flash attention off and on: with it
+// on, llama.cpp lays the V cache out otherwise, and a KV stream copied
+// between sequences must still hold what a fresh decode computes.
+func withFlashAttention(t *testing.T, test func(*testing.T, llama.FlashAttention)) {
 	for _, fa := range []llama.FlashAttention{llama.FlashAttentionOff, llama.FlashAttentionOn} {
-		t.Run("fa="+fa.String(), func(t *testing.T) { promptCacheConsecutive(t, fa) })
+		t.Run("fa="+fa.String(), func(t *testing.T) { test(t, fa) })
 	}
 }
 
-// promptCacheConsecutive is TestEnginePromptCacheConsecutive with flash
-// attention fa (whose V cache is laid out otherwise).
 func promptCacheConsecutive(t *testing.T, fa llama.FlashAttention) {
 	path := tinyModel(t, "tiny-dense")
 	const n = 6
@@ -248,9 +253,7 @@ func promptCacheConsecutive(t *testing.T, fa llama.FlashAttention) {
 // llama.cpp would decode in two passes a step) is closed by moving the
 // third request to sequence 1, and its tokens are those it gets alone.
 func TestEngineCompactsSequences(t *testing.T) {
-	for _, fa := range []llama.FlashAttention{llama.FlashAttentionOff, llama.FlashAttentionOn} {
-		t.Run("fa="+fa.String(), func(t *testing.T) { compactsSequences(t, fa) })
-	}
+	withFlashAttention(t, compactsSequences)
 }
 
 func compactsSequences(t *testing.T, fa llama.FlashAttention) {

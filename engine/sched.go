@@ -231,13 +231,24 @@ func cmpKey(a, b [4]int64) int {
 // consecutive reports whether the busy sequences and sl's have
 // consecutive ids.
 func (s *scheduler) consecutive(sl *slot) bool {
-	lo, hi, n := sl.seq, sl.seq, int32(1)
+	lo, hi, n := s.busySpan(sl)
+	return hi-lo+1 == n
+}
+
+// busySpan returns the lowest and highest id of the busy sequences, and
+// extra's when it is not nil, and how many they are (0, and lo and hi
+// -1, with none).
+func (s *scheduler) busySpan(extra *slot) (lo, hi, n int32) {
+	lo, hi = -1, -1
 	for i := range s.slots {
-		if o := &s.slots[i]; o.r != nil {
-			lo, hi, n = min(lo, o.seq), max(hi, o.seq), n+1
+		if sl := &s.slots[i]; sl.r != nil || sl == extra {
+			if lo < 0 {
+				lo = sl.seq
+			}
+			hi, n = sl.seq, n+1
 		}
 	}
-	return hi-lo+1 == n
+	return lo, hi, n
 }
 
 // reusable is how many of r's prompt tokens sl's KV holds already and
@@ -352,15 +363,7 @@ func (s *scheduler) reap() {
 // KV, as a cache.
 func (s *scheduler) compact() {
 	for {
-		lo, hi, n := int32(-1), int32(-1), int32(0)
-		for i := range s.slots {
-			if sl := &s.slots[i]; sl.r != nil {
-				if lo < 0 {
-					lo = sl.seq
-				}
-				hi, n = sl.seq, n+1
-			}
-		}
+		lo, hi, n := s.busySpan(nil)
 		if n == 0 || hi-lo+1 == n {
 			return
 		}

@@ -12,7 +12,7 @@ import (
 // ffn_gate_exps/ffn_up_exps/ffn_down_exps tensors (gguf.File.ExpertRanges),
 // so that ExpertPage(a, layer, expert) pages exactly that expert's slices.
 func GGUFSpec(f *gguf.File) ArtifactSpec {
-	spec := ArtifactSpec{Name: f.Path, Path: f.Path, Kind: ArtifactModel, Layers: min(f.BlockCount(), f.TensorBlocks())}
+	spec := ArtifactSpec{Name: f.Path, Path: f.Path, Kind: ArtifactModel, Layers: f.WalkBlocks()}
 	if n := f.ExpertCount(); n > 0 {
 		spec.ExpertCount = n
 		spec.Experts = func(layer, expert int) ([]Extent, error) {

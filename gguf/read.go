@@ -330,10 +330,11 @@ func (f *File) archUint(suffix string) int {
 	return int(v)
 }
 
-// TensorBlocks returns one more than the highest N of the file's blk.N.*
-// tensors, 0 with none: the layers the file holds weights for, which a
-// corrupt block_count must not stretch.
-func (f *File) TensorBlocks() int {
+// WalkBlocks is how many layers a walk over the file's blocks may visit:
+// <arch>.block_count, but no more than one past the highest N of its
+// blk.N.* tensors (0 with none), which a corrupt block_count must not
+// stretch.
+func (f *File) WalkBlocks() int {
 	n := 0
 	for _, t := range f.Tensors {
 		rest, ok := strings.CutPrefix(t.Name, "blk.")
@@ -345,7 +346,7 @@ func (f *File) TensorBlocks() int {
 			n = l + 1
 		}
 	}
-	return n
+	return min(n, f.BlockCount())
 }
 
 // ExpertCount returns <arch>.expert_count, 0 for a dense model.

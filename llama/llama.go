@@ -175,7 +175,7 @@ func routeBackendLog(dir string) {
 // LoadBackends loads every ggml backend library in dir (libggml-*.so, or
 // .dylib and .dll, except libggml-base, which the backends link against)
 // and returns their paths. It is what `make cuda` builds into bin/lib. A
-// folder that does not exist is an error; one without backends is not.
+// folder that does not exist, or holds no backend, is an error.
 func LoadBackends(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -184,10 +184,9 @@ func LoadBackends(dir string) ([]string, error) {
 	var libs []string
 	for _, e := range entries {
 		name := e.Name()
-		ext := filepath.Ext(name)
-		if e.IsDir() || !strings.HasPrefix(strings.TrimPrefix(name, "lib"), "ggml-") ||
-			(ext != ".so" && ext != ".dylib" && ext != ".dll") ||
-			strings.HasPrefix(strings.TrimPrefix(name, "lib"), "ggml-base") {
+		base, ext := strings.TrimPrefix(name, "lib"), filepath.Ext(name)
+		if e.IsDir() || !strings.HasPrefix(base, "ggml-") || strings.HasPrefix(base, "ggml-base") ||
+			(ext != ".so" && ext != ".dylib" && ext != ".dll") {
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -195,6 +194,9 @@ func LoadBackends(dir string) ([]string, error) {
 			return libs, err
 		}
 		libs = append(libs, path)
+	}
+	if len(libs) == 0 {
+		return nil, &Error{Op: "LoadBackends", Detail: dir + " holds no ggml backend library (libggml-*.so)"}
 	}
 	return libs, nil
 }

@@ -234,9 +234,6 @@ func loadBackends(dir string, stderr io.Writer) error {
 	for _, lib := range libs {
 		fmt.Fprintf(stderr, "bench: loaded backend %s\n", lib)
 	}
-	if err == nil && len(libs) == 0 {
-		err = fmt.Errorf("-backend %s: no ggml backend library (libggml-*.so) in it", dir)
-	}
 	return err
 }
 

@@ -129,7 +129,7 @@ func float(f float64) (string, bool) { return strconv.FormatFloat(f, 'f', 6, 64)
 // (cpu_mask, poll, the KV cache types, ...) carry the values llama.cpp
 // used by default.
 var llamaBenchFields = []field{
-	{"build_commit", typeString, func(*result) (string, bool) { return str(buildCommit()) }},
+	{"build_commit", typeString, func(*result) (string, bool) { return str(buildinfo.Commit()) }},
 	{"build_number", typeInt, func(*result) (string, bool) { return num(0) }},
 	{"cpu_info", typeString, func(r *result) (string, bool) { return str(r.cpuInfo) }},
 	{"gpu_info", typeString, func(r *result) (string, bool) { return str(r.gpuInfo) }},
@@ -304,9 +304,6 @@ func (r *result) loadMode() string {
 	}
 	return "mmap"
 }
-
-// buildCommit is Strata's revision (internal/buildinfo).
-func buildCommit() string { return buildinfo.Commit() }
 
 func testName(nPrompt, nGen, nDepth int) string {
 	var s string
@@ -672,7 +669,7 @@ func (p *mdPrinter) row(r *result) {
 }
 
 func (p *mdPrinter) footer() {
-	fmt.Fprintf(p.w, "\nbuild: %s (%d)\n", buildCommit(), 0)
+	fmt.Fprintf(p.w, "\nbuild: %s (%d)\n", buildinfo.Commit(), 0)
 }
 
 // benchstatPrinter writes lines golang.org/x/perf/cmd/benchstat reads,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-llm/strata/internal/buildinfo"
 	"github.com/strata-llm/strata/llama"
 )
 
@@ -195,7 +196,7 @@ func TestMarkdown(t *testing.T) {
 	if want := "|       2 |           pp512 |       244.35 ± 16.48 |"; !strings.Contains(lines[2], want) {
 		t.Errorf("row: %s, want it to contain %s", lines[2], want)
 	}
-	if lines[len(lines)-2] != "build: "+buildCommit()+" (0)" {
+	if lines[len(lines)-2] != "build: "+buildinfo.Commit()+" (0)" {
 		t.Errorf("footer: %q", lines[len(lines)-2])
 	}
 

@@ -76,7 +76,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 
 	if n := f.ExpertCount(); n > 0 {
 		fmt.Fprintf(stdout, "\nexpert byte ranges (gate, up, down slices; [offset, end)):\n")
-		for l := 0; l < min(f.BlockCount(), f.TensorBlocks()); l++ { // a corrupt block_count is not walked
+		for l := range f.WalkBlocks() { // a corrupt block_count is not walked
 			if _, err := f.ExpertRanges(l, 0); errors.Is(err, gguf.ErrNotFound) {
 				// A dense layer of an MoE model (DeepSeek's leading layers).
 				fmt.Fprintf(stdout, "  layer %d: dense, no experts\n", l)

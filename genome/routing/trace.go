@@ -110,7 +110,7 @@ func HeaderFromGGUF(f *gguf.File) (Header, error) {
 	if h.Blocks > maxBlocks { // before walking them
 		return Header{}, fmt.Errorf("routing: %s: %d blocks (want 1..%d): %w", f.Path, h.Blocks, maxBlocks, ErrHeader)
 	}
-	for l := range min(h.Blocks, f.TensorBlocks()) {
+	for l := range f.WalkBlocks() {
 		rs, err := f.ExpertRanges(l, 0)
 		if errors.Is(err, gguf.ErrNotFound) {
 			continue // a dense layer
